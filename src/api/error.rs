@@ -1,0 +1,137 @@
+//! Barbican's JSON error body (§2.3) and the errors of the layers below, mapped onto it.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use serde::Serialize;
+
+use crate::service::ServiceError;
+
+/// What the `description` of the error body holds.
+#[derive(Debug)]
+pub enum Desc {
+    /// `""`: pure routing errors (unknown path, unsupported method).
+    Empty,
+    /// `null`: Accept negotiation failures on JSON-only routes.
+    Null,
+    /// A message used as is.
+    Bare(String),
+    /// `{op} issue seen - {msg}.`
+    Issue(String),
+    /// `{op} attempt not allowed - please review your user/project privileges`
+    Policy,
+    /// `{op} failure seen - please contact site administrator.`; the detail is only logged.
+    Internal(String),
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub desc: Desc,
+    /// Extra headers (e.g. `Allow` on routing 405s).
+    pub allow: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, desc: Desc) -> ApiError {
+        ApiError {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            desc,
+            allow: None,
+        }
+    }
+    pub fn bare(status: u16, msg: impl Into<String>) -> ApiError {
+        ApiError::new(status, Desc::Bare(msg.into()))
+    }
+    pub fn issue(status: u16, msg: impl Into<String>) -> ApiError {
+        ApiError::new(status, Desc::Issue(msg.into()))
+    }
+    pub fn forbidden() -> ApiError {
+        ApiError::new(403, Desc::Policy)
+    }
+    pub fn internal(detail: impl Into<String>) -> ApiError {
+        ApiError::new(500, Desc::Internal(detail.into()))
+    }
+    pub fn not_acceptable() -> ApiError {
+        ApiError::new(406, Desc::Null)
+    }
+    pub fn not_found_route() -> ApiError {
+        ApiError::new(404, Desc::Empty)
+    }
+    pub fn method_not_allowed(allow: &'static str) -> ApiError {
+        ApiError { allow: Some(allow), ..ApiError::new(405, Desc::Empty) }
+    }
+    pub fn malformed_json() -> ApiError {
+        ApiError::bare(400, "Malformed JSON")
+    }
+    /// A schema validation error: `Provided object does not match schema '{schema}': {reason}.
+    /// Invalid property: '{prop}'`.
+    pub fn schema(schema: &str, reason: &str, prop: Option<&str>) -> ApiError {
+        ApiError::bare(
+            400,
+            format!(
+                "Provided object does not match schema '{schema}': {reason}. Invalid property: '{}'",
+                prop.unwrap_or("None")
+            ),
+        )
+    }
+
+    pub fn render(self, op: &str) -> HttpResponse {
+        let description = match self.desc {
+            Desc::Empty => Some(String::new()),
+            Desc::Null => None,
+            Desc::Bare(m) => Some(m),
+            Desc::Issue(m) => Some(format!("{op} issue seen - {m}.")),
+            Desc::Policy => {
+                Some(format!("{op} attempt not allowed - please review your user/project privileges"))
+            }
+            Desc::Internal(detail) => {
+                // The request id is on the enclosing span; the detail never holds key material.
+                tracing::error!(op, detail = %detail, "internal error");
+                Some(format!("{op} failure seen - please contact site administrator."))
+            }
+        };
+        let mut resp = HttpResponse::build(self.status);
+        if let Some(a) = self.allow {
+            resp.insert_header(("Allow", a));
+        }
+        resp.json(ErrorBody {
+            code: self.status.as_u16(),
+            title: title(self.status),
+            description,
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    code: u16,
+    title: &'static str,
+    description: Option<String>,
+}
+
+pub fn title(s: StatusCode) -> &'static str {
+    match s.as_u16() {
+        413 => "Request Entity Too Large",
+        s2 => StatusCode::from_u16(s2).ok().and_then(|c| c.canonical_reason()).unwrap_or("Error"),
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> ApiError {
+        match e {
+            ServiceError::NotFound(m) => ApiError::bare(404, m),
+            ServiceError::Bad(m) => ApiError::bare(400, m),
+            ServiceError::Conflict(m) => ApiError::bare(409, m),
+            ServiceError::Issue(status, m) => ApiError::issue(status, m),
+            ServiceError::Internal(d) => ApiError::internal(d),
+        }
+    }
+}
+
+/// Runs a handler body and renders its error with the handler's operation name.
+pub fn respond(op: &str, r: Result<HttpResponse, ApiError>) -> HttpResponse {
+    match r {
+        Ok(resp) => resp,
+        Err(e) => e.render(op),
+    }
+}

@@ -1,0 +1,363 @@
+//! HTTP helpers shared by the handlers: Accept and Content-Type rules, bodies, hrefs, paging,
+//! timestamps and ids, each as Barbican applies them.
+
+use actix_web::http::header;
+use actix_web::{web, HttpMessage, HttpRequest};
+use chrono::{NaiveDate, NaiveDateTime, Timelike};
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::model::Page;
+
+/// The microversion in effect (minor of 1.x), set by the microversion middleware.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ApiVersion(pub u8);
+
+pub fn api_version(req: &HttpRequest) -> ApiVersion {
+    req.extensions().get::<ApiVersion>().copied().unwrap_or(ApiVersion(0))
+}
+
+pub fn header_str<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// One media range of an Accept header.
+pub struct MediaRange {
+    pub mtype: String,
+    pub q: f32,
+}
+
+pub fn media_ranges(accept: &str) -> Vec<MediaRange> {
+    accept
+        .split(',')
+        .filter_map(|part| {
+            let mut it = part.split(';');
+            let mtype = it.next()?.trim().to_ascii_lowercase();
+            if mtype.is_empty() {
+                return None;
+            }
+            let mut q = 1.0;
+            for p in it {
+                if let Some((k, v)) = p.split_once('=') {
+                    if k.trim().eq_ignore_ascii_case("q") {
+                        q = v.trim().parse().unwrap_or(0.0);
+                    }
+                }
+            }
+            Some(MediaRange { mtype, q })
+        })
+        .collect()
+}
+
+fn range_matches(range: &str, offer: &str) -> bool {
+    if range == "*/*" || range == offer {
+        return true;
+    }
+    match (range.split_once('/'), offer.split_once('/')) {
+        (Some((rt, "*")), Some((ot, _))) => rt == ot,
+        _ => false,
+    }
+}
+
+/// webob's `best_match`: the offer with the highest q (ties go to the earlier offer); None when
+/// nothing acceptable. An absent Accept accepts the first offer.
+pub fn best_match<'a>(accept: Option<&str>, offers: &[&'a str]) -> Option<&'a str> {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return offers.first().copied();
+    };
+    let ranges = media_ranges(accept);
+    let mut best: Option<(&str, f32)> = None;
+    for offer in offers {
+        let q = ranges
+            .iter()
+            .filter(|r| range_matches(&r.mtype, offer))
+            .map(|r| r.q)
+            .fold(f32::NAN, f32::max);
+        if q > 0.0 && best.is_none_or(|(_, bq)| q > bq) {
+            best = Some((offer, q));
+        }
+    }
+    best.map(|(o, _)| o)
+}
+
+/// Accept negotiation of JSON-only routes (§2.5): 406 with a null description.
+pub fn require_json_accept(req: &HttpRequest) -> Result<(), ApiError> {
+    match best_match(header_str(req, header::ACCEPT), &["application/json"]) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_acceptable()),
+    }
+}
+
+/// The media type of the request's Content-Type, lowercased, without parameters.
+pub fn content_media_type(req: &HttpRequest) -> Option<String> {
+    header_str(req, header::CONTENT_TYPE)
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+}
+
+pub fn require_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
+    match content_media_type(req).as_deref() {
+        Some("application/json") => Ok(()),
+        _ => Err(ApiError::bare(
+            415,
+            "Unexpected content type. Expected content types are: ['application/json']",
+        )),
+    }
+}
+
+/// Reads at most `limit` bytes of the body; the flag says whether there was more.
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<(Vec<u8>, bool), ApiError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::malformed_json())?;
+        if buf.len() + chunk.len() > limit {
+            let take = limit - buf.len();
+            buf.extend_from_slice(&chunk[..take]);
+            return Ok((buf, true));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok((buf, false))
+}
+
+/// Barbican's `load_body` for JSON: at most `max_allowed_request_size_in_bytes` are read (more is
+/// truncated, which makes it malformed), then parsed. Strings are not stripped yet.
+pub async fn json_body_raw(payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
+    let (bytes, overflow) = read_body(payload, limit).await?;
+    if overflow {
+        return Err(ApiError::malformed_json());
+    }
+    serde_json::from_slice(&bytes).map_err(|_| ApiError::malformed_json())
+}
+
+/// [`json_body_raw`], then every string at every depth stripped (§2.4).
+pub async fn json_body(payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
+    let mut v = json_body_raw(payload, limit).await?;
+    strip_strings(&mut v);
+    Ok(v)
+}
+
+pub fn strip_strings(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            let t = s.trim_matches(is_py_whitespace);
+            if t.len() != s.len() {
+                *s = t.to_string();
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_strings),
+        Value::Object(o) => o.values_mut().for_each(strip_strings),
+        _ => {}
+    }
+}
+
+/// Python's `str.strip()` whitespace.
+pub fn is_py_whitespace(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// `{base}`: `host_href` when set, else derived from the request (§2.8).
+pub fn base_href(req: &HttpRequest, st: &AppState) -> String {
+    if let Some(h) = &st.host_href {
+        return h.clone();
+    }
+    let scheme = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("http");
+    let host = header_str(req, header::HOST).unwrap_or("localhost");
+    format!("{scheme}://{host}")
+}
+
+/// Timestamps as Barbican prints them: UTC, no zone, microseconds only when non-zero.
+pub fn fmt_ts(t: &NaiveDateTime) -> String {
+    if t.nanosecond() / 1000 == 0 {
+        t.format("%Y-%m-%dT%H:%M:%S").to_string()
+    } else {
+        t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    }
+}
+
+/// ISO 8601 as oslo's `parse_isotime` takes it: date only, naive, `Z` or an offset (converted
+/// to UTC), fractional seconds; truncated to microseconds.
+pub fn parse_isotime(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let trunc = |t: NaiveDateTime| t.with_nanosecond(t.nanosecond() / 1000 * 1000);
+    if let Ok(d) = chrono::DateTime::parse_from_rfc3339(s) {
+        return trunc(d.naive_utc());
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z", "%Y-%m-%dT%H:%M%#z"] {
+        if let Ok(d) = chrono::DateTime::parse_from_str(s, f) {
+            return trunc(d.naive_utc());
+        }
+    }
+    let naive = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')).unwrap_or(s);
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y%m%dT%H%M%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(naive, f) {
+            return trunc(t);
+        }
+    }
+    NaiveDate::parse_from_str(naive, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0))
+}
+
+/// Canonical lowercase UUID4 with the RFC 4122 variant (§2.6).
+pub fn valid_uuid4(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 36 {
+        return false;
+    }
+    for (i, c) in b.iter().enumerate() {
+        let ok = match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_digit() || (b'a'..=b'f').contains(c),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    b[14] == b'4' && matches!(b[19], b'8' | b'9' | b'a' | b'b')
+}
+
+/// The query string as ordered (key, value) pairs, decoded once.
+pub fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect()
+}
+
+pub fn query_get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Cleans `offset` and `limit` (§2.9).
+pub fn page(pairs: &[(String, String)], st: &AppState) -> Page {
+    let offset = query_get(pairs, "offset").and_then(|v| v.trim().parse::<i64>().ok()).unwrap_or(0).max(0);
+    let d = &st.cfg.default;
+    let limit = match query_get(pairs, "limit").map(str::trim) {
+        None | Some("") => d.default_limit_paging,
+        Some(v) => v.parse::<i64>().unwrap_or(d.default_limit_paging),
+    };
+    Page { offset, limit: limit.clamp(1, d.max_limit_paging) }
+}
+
+/// A paged collection body: `{"<name>": [...], "total": N, ["next"], ["previous"]}`.
+pub fn paged_body(
+    name: &str,
+    items: Vec<Value>,
+    total: i64,
+    page: Page,
+    link_base: &str,
+    extra: &[(String, String)],
+) -> Value {
+    let mut m = serde_json::Map::new();
+    let empty = items.is_empty();
+    m.insert(name.to_string(), Value::Array(items));
+    m.insert("total".to_string(), Value::from(total));
+    if !empty {
+        let link = |offset: i64| {
+            let mut ser = url::form_urlencoded::Serializer::new(String::new());
+            ser.append_pair("limit", &page.limit.to_string());
+            ser.append_pair("offset", &offset.to_string());
+            for (k, v) in extra {
+                ser.append_pair(k, v);
+            }
+            format!("{link_base}?{}", ser.finish())
+        };
+        if total > page.offset + page.limit {
+            m.insert("next".into(), Value::String(link(page.offset + page.limit)));
+        }
+        if page.offset > 0 {
+            m.insert("previous".into(), Value::String(link((page.offset - page.limit).max(0))));
+        }
+    }
+    Value::Object(m)
+}
+
+/// Python's `repr()` of a JSON value, for jsonschema-style messages.
+pub fn py_repr(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => py_str_repr(s),
+        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter().map(|(k, v)| format!("{}: {}", py_str_repr(k), py_repr(v))).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+pub fn py_str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid4_rules() {
+        assert!(valid_uuid4("0b3e0cfe-8d3c-4b47-9b8e-0d2a4e0a5d11"));
+        assert!(!valid_uuid4("0B3E0CFE-8D3C-4B47-9B8E-0D2A4E0A5D11"));
+        assert!(!valid_uuid4("0b3e0cfe-8d3c-1b47-9b8e-0d2a4e0a5d11"), "not v4");
+        assert!(!valid_uuid4("0b3e0cfe-8d3c-4b47-cb8e-0d2a4e0a5d11"), "wrong variant");
+        assert!(!valid_uuid4("{0b3e0cfe-8d3c-4b47-9b8e-0d2a4e0a5d11}"));
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = parse_isotime("2031-05-01T08:00:00.123456789+02:00").unwrap();
+        assert_eq!(fmt_ts(&t), "2031-05-01T06:00:00.123456");
+        assert_eq!(fmt_ts(&parse_isotime("2031-01-01").unwrap()), "2031-01-01T00:00:00");
+        assert_eq!(fmt_ts(&parse_isotime("2031-01-01T10:11:12Z").unwrap()), "2031-01-01T10:11:12");
+        assert_eq!(fmt_ts(&parse_isotime("2031-01-01 10:11:12.5").unwrap()), "2031-01-01T10:11:12.500000");
+        assert!(parse_isotime("not a date").is_none());
+        assert!(parse_isotime("2031-13-01").is_none());
+    }
+
+    #[test]
+    fn accept_matching() {
+        assert_eq!(best_match(None, &["application/json"]), Some("application/json"));
+        assert_eq!(best_match(Some("text/html,application/json"), &["application/json"]), Some("application/json"));
+        assert_eq!(best_match(Some("text/plain"), &["application/json"]), None);
+        assert_eq!(best_match(Some("application/json;q=0"), &["application/json"]), None);
+        assert_eq!(
+            best_match(Some("application/json-home"), &["application/json", "application/json-home"]),
+            Some("application/json-home")
+        );
+        assert_eq!(best_match(Some("*/*"), &["application/json", "application/json-home"]), Some("application/json"));
+    }
+
+    #[test]
+    fn python_repr() {
+        assert_eq!(py_repr(&serde_json::json!("x")), "'x'");
+        assert_eq!(py_repr(&serde_json::json!([1, 2])), "[1, 2]");
+        assert_eq!(py_repr(&serde_json::json!(null)), "None");
+        assert_eq!(py_repr(&serde_json::json!("it's")), "\"it's\"");
+        assert_eq!(py_repr(&serde_json::json!({"a": true})), "{'a': True}");
+    }
+}

@@ -1,0 +1,203 @@
+//! Request id, authentication and microversion layers, in Barbican's order (§1.1).
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
+use actix_web::{web, Error, HttpMessage, HttpResponse};
+use tracing::Instrument;
+
+use super::http::{best_match, ApiVersion};
+use super::AppState;
+use crate::auth::{noauth, AuthFailure};
+use crate::config::AuthStrategy;
+
+/// Outermost: a fresh `req-<uuid4>` on every response, a span for the logs, an access log line.
+pub async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = format!("req-{}", uuid::Uuid::new_v4());
+    let span = tracing::info_span!("request", id = %id);
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let start = std::time::Instant::now();
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(header::HeaderName::from_static("x-openstack-request-id"), v);
+    }
+    let _g = span.enter();
+    tracing::info!(
+        method = %method,
+        path = %path,
+        status = res.status().as_u16(),
+        ms = start.elapsed().as_secs_f64() * 1000.0,
+        "served"
+    );
+    Ok(res)
+}
+
+/// webob's rendering of an error raised outside the API app (not Barbican's JSON format).
+pub fn webob_error(status: StatusCode, detail: &str, accept: Option<&str>, default_plain: bool) -> HttpResponse {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let code = format!("{} {}", status.as_u16(), title);
+    let explanation = match status.as_u16() {
+        400 => "The server could not comply with the request since it is either malformed or otherwise incorrect.",
+        401 => "This server could not verify that you are authorized to access the document you requested. Either you supplied the wrong credentials (e.g., bad password), or your browser does not understand how to supply the credentials required.",
+        404 => "The resource could not be found.",
+        405 => "The method is not allowed for this resource.",
+        406 => "The resource could not be generated that was acceptable to your browser (content of type) .",
+        _ => "",
+    };
+    let offer = match accept {
+        None if default_plain => "text/plain",
+        _ => best_match(accept, &["text/html", "application/json", "text/plain"]).unwrap_or("text/html"),
+    };
+    let mut b = HttpResponse::build(status);
+    match offer {
+        "application/json" => b.json(serde_json::json!({
+            "message": format!("{explanation}<br /><br />\n{detail}\n\n"),
+            "code": code,
+            "title": title,
+        })),
+        "text/plain" => b
+            .content_type("text/plain; charset=UTF-8")
+            .body(format!("{code}\n\n{explanation}\n\n{detail}\n\n")),
+        _ => b.content_type("text/html; charset=UTF-8").body(format!(
+            "<html>\n <head>\n  <title>{code}</title>\n </head>\n <body>\n  <h1>{code}</h1>\n  {explanation}<br /><br />\n{detail}\n\n\n </body>\n</html>"
+        )),
+    }
+}
+
+/// Builds the request context (noauth now; Keystone in its own module) or answers first.
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let st = req.app_data::<web::Data<AppState>>().cloned();
+    let Some(st) = st else {
+        return Ok(req.into_response(HttpResponse::InternalServerError().finish()));
+    };
+    let ctx = match st.auth {
+        AuthStrategy::Noauth => noauth::context(req.headers(), &st.cfg.default.admin_role),
+        AuthStrategy::Keystone => {
+            // Keystone validation is a separate issue; the server refuses to start with it.
+            return Ok(req.into_response(HttpResponse::ServiceUnavailable().finish()));
+        }
+    };
+    match ctx {
+        Ok(ctx) => {
+            req.extensions_mut().insert(ctx);
+            next.call(req).await
+        }
+        Err(AuthFailure::MissingProjectId) => {
+            let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(String::from);
+            let resp = webob_error(StatusCode::BAD_REQUEST, "Missing X-Project-Id", accept.as_deref(), true);
+            Ok(req.into_response(resp))
+        }
+    }
+}
+
+pub enum MicroversionError {
+    Invalid(String),
+    Unacceptable(String),
+}
+
+/// Parses `OpenStack-API-Version` for `key-manager` (§2.2): the last entry wins; `latest` = 1.2.
+pub fn parse_microversion<'a>(values: impl Iterator<Item = &'a str>) -> Result<ApiVersion, MicroversionError> {
+    let mut found: Option<String> = None;
+    for v in values {
+        for entry in v.split(',') {
+            let entry = entry.trim();
+            let mut it = entry.splitn(2, char::is_whitespace);
+            let service = it.next().unwrap_or("");
+            if service.eq_ignore_ascii_case("key-manager") {
+                found = Some(it.next().unwrap_or("").trim().to_string());
+            }
+        }
+    }
+    let Some(v) = found else { return Ok(ApiVersion(0)) };
+    if v.eq_ignore_ascii_case("latest") {
+        return Ok(ApiVersion(2));
+    }
+    let parse = |s: &str| -> Result<i64, String> {
+        s.trim().parse::<i64>().map_err(|_| format!("invalid literal for int() with base 10: '{}'", s.trim()))
+    };
+    let Some((maj, min)) = v.split_once('.') else {
+        return Err(MicroversionError::Invalid(format!(
+            "invalid version string: {v}; not enough values to unpack (expected 2, got 1)"
+        )));
+    };
+    let (maj, min) = match (parse(maj), parse(min)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => {
+            return Err(MicroversionError::Invalid(format!("invalid version string: {v}; {e}")))
+        }
+    };
+    if maj == 1 && (0..=2).contains(&min) {
+        Ok(ApiVersion(min as u8))
+    } else {
+        Err(MicroversionError::Unacceptable(format!("Unacceptable version header: {v}")))
+    }
+}
+
+/// Microversion negotiation; every response that passes this layer carries the version headers.
+pub async fn microversion(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let parsed = parse_microversion(
+        req.headers().get_all("openstack-api-version").filter_map(|v| v.to_str().ok()),
+    );
+    let accept = || req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(String::from);
+    let ver = match parsed {
+        Ok(v) => v,
+        Err(MicroversionError::Invalid(m)) => {
+            let resp = webob_error(StatusCode::BAD_REQUEST, &format!("Invalid microversion: {m}"), accept().as_deref(), false);
+            return Ok(req.into_response(resp));
+        }
+        Err(MicroversionError::Unacceptable(m)) => {
+            let resp = webob_error(StatusCode::NOT_ACCEPTABLE, &format!("Invalid microversion: {m}"), accept().as_deref(), false);
+            return Ok(req.into_response(resp));
+        }
+    };
+    req.extensions_mut().insert(ver);
+    let mut res = next.call(req).await?;
+    let h = res.headers_mut();
+    h.insert(
+        header::HeaderName::from_static("openstack-api-version"),
+        HeaderValue::from_static(match ver.0 {
+            0 => "key-manager 1.0",
+            1 => "key-manager 1.1",
+            _ => "key-manager 1.2",
+        }),
+    );
+    h.append(header::VARY, HeaderValue::from_static("openstack-api-version"));
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pv(v: &str) -> Result<u8, String> {
+        match parse_microversion(std::iter::once(v)) {
+            Ok(v) => Ok(v.0),
+            Err(MicroversionError::Invalid(m)) => Err(format!("400 {m}")),
+            Err(MicroversionError::Unacceptable(m)) => Err(format!("406 {m}")),
+        }
+    }
+
+    #[test]
+    fn microversions() {
+        assert_eq!(pv("key-manager 1.1"), Ok(1));
+        assert_eq!(pv("KEY-MANAGER latest"), Ok(2));
+        assert_eq!(pv("compute 2.1"), Ok(0));
+        assert_eq!(pv("key-manager 1.0, compute 2.1, key-manager 1.2"), Ok(2));
+        assert_eq!(pv("key-manager 1.01"), Ok(1));
+        assert_eq!(pv("key-manager 1.3"), Err("406 Unacceptable version header: 1.3".into()));
+        assert_eq!(pv("key-manager abc").unwrap_err()[..3].to_string(), "400");
+        assert_eq!(pv("key-manager 1").unwrap_err()[..3].to_string(), "400");
+    }
+}

@@ -1,0 +1,91 @@
+//! HTTP (actix-web): routes, Barbican's JSON shapes, hrefs, paging and errors.
+
+pub mod error;
+pub mod http;
+pub mod metadata;
+pub mod middleware;
+pub mod secrets;
+pub mod validate;
+pub mod version;
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpResponse};
+
+use crate::config::{AuthStrategy, Config};
+use crate::policy::Policy;
+use crate::service::{Core, ServiceError, ServiceResult};
+use error::ApiError;
+
+/// Everything a handler needs, shared by all workers.
+pub struct AppState {
+    pub cfg: Config,
+    pub core: Arc<Core>,
+    pub policy: Policy,
+    /// `host_href` without its trailing slash; None = derive from the request.
+    pub host_href: Option<String>,
+    pub auth: AuthStrategy,
+}
+
+impl AppState {
+    pub fn new(cfg: Config, core: Core, policy: Policy) -> AppState {
+        let h = cfg.default.host_href.trim().trim_end_matches('/').to_string();
+        AppState {
+            auth: cfg.auth.strategy,
+            host_href: if h.is_empty() { None } else { Some(h) },
+            cfg,
+            core: Arc::new(core),
+            policy,
+        }
+    }
+
+    /// Runs a service operation on the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Core) -> ServiceResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let core = self.core.clone();
+        match web::block(move || f(&core)).await {
+            Ok(r) => r.map_err(ApiError::from),
+            Err(e) => Err(ApiError::from(ServiceError::Internal(format!("blocking task failed: {e}")))),
+        }
+    }
+}
+
+/// Routes and middleware of the whole service.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use actix_web::middleware::from_fn;
+    cfg.service(
+        web::resource("/healthcheck")
+            .route(web::get().to(version::healthcheck))
+            .route(web::head().to(version::healthcheck)),
+    )
+    .service(
+        web::scope("/v1")
+            .wrap(from_fn(middleware::microversion))
+            .wrap(from_fn(middleware::authenticate))
+            .service(
+                web::resource(["", "/"])
+                    .route(web::get().to(version::v1))
+                    .default_service(web::to(|| not_allowed("GET"))),
+            )
+            .configure(secrets::routes)
+            .default_service(web::to(not_found)),
+    )
+    .service(
+        web::resource("/")
+            .wrap(from_fn(middleware::microversion))
+            .route(web::get().to(version::root))
+            .default_service(web::to(version::root_not_allowed)),
+    )
+    .default_service(web::to(version::outside_not_found));
+}
+
+pub async fn not_found() -> HttpResponse {
+    ApiError::not_found_route().render("")
+}
+
+pub async fn not_allowed(allow: &'static str) -> HttpResponse {
+    ApiError::method_not_allowed(allow).render("")
+}

@@ -1,0 +1,507 @@
+//! `/v1/secrets` (§5.2).
+
+use actix_web::http::header;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use serde::Serialize;
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::error::{respond, ApiError};
+use super::http::{
+    api_version, base_href, content_media_type, fmt_ts, header_str, json_body_raw, page, paged_body,
+    parse_isotime, query_get, query_pairs, read_body, require_json_accept, require_json_content_type,
+    strip_strings, valid_uuid4, ApiVersion,
+};
+use super::validate::{lenient_b64decode, normalize_content_type, secret_create};
+use super::AppState;
+use crate::auth::RequestContext;
+use crate::model::{
+    DateCond, Secret, SecretConsumer, SecretFilter, SecretSortKey, OCTET_STREAM, PKCS8, TEXT_PLAIN,
+};
+use crate::policy::PolicyTarget;
+use crate::service::secrets as svc;
+use crate::store::now;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/secrets", "/secrets/"])
+            .route(web::get().to(list))
+            .route(web::post().to(create))
+            .default_service(web::to(|| super::not_allowed("GET, POST"))),
+    )
+    .service(
+        web::resource("/secrets/{id}")
+            .route(web::get().to(get))
+            .route(web::put().to(put_payload))
+            .route(web::delete().to(delete))
+            .default_service(web::to(|req, st| not_allowed(req, st, "DELETE, GET, PUT"))),
+    )
+    .service(
+        web::resource("/secrets/{id}/payload")
+            .route(web::get().to(get_payload))
+            .default_service(web::to(|req, st| not_allowed(req, st, "GET"))),
+    )
+    .configure(super::metadata::routes);
+}
+
+pub fn ctx(req: &HttpRequest) -> Result<RequestContext, ApiError> {
+    req.extensions()
+        .get::<RequestContext>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("request reached a handler without a context"))
+}
+
+pub fn enforce(st: &AppState, rule: &str, ctx: &RequestContext, target: &PolicyTarget) -> Result<(), ApiError> {
+    if st.policy.enforce(rule, ctx, target) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden())
+    }
+}
+
+/// The policy target of a single-secret route (§4.1), from the stored secret only.
+pub fn target(s: &Secret, ctx: &RequestContext) -> PolicyTarget {
+    PolicyTarget::secret(&s.project_id, s.creator_id.as_deref(), ctx.user_id.as_deref(), &[], None, true)
+}
+
+/// Id syntax, then existence (not project-scoped: policy decides), optionally with consumers.
+pub async fn load(st: &AppState, id: &str, with_consumers: bool) -> Result<(Secret, Vec<SecretConsumer>), ApiError> {
+    if !valid_uuid4(id) {
+        return Err(ApiError::bare(404, "Not Found. Provided secret id is invalid."));
+    }
+    let id = id.to_string();
+    st.run(move |core| {
+        let mut conn = core.conn()?;
+        let s = svc::lookup(&mut conn, &id)?;
+        let c = if with_consumers { svc::consumers(&mut conn, &id)? } else { Vec::new() };
+        Ok((s, c))
+    })
+    .await
+}
+
+/// Routing 405 on a secret resource: the id is checked and looked up first, as Barbican does.
+async fn not_allowed(req: HttpRequest, st: web::Data<AppState>, allow: &'static str) -> HttpResponse {
+    let id = req.match_info().get("id").unwrap_or("").to_string();
+    match load(&st, &id, false).await {
+        Ok(_) => ApiError::method_not_allowed(allow).render(""),
+        Err(e) => e.render(""),
+    }
+}
+
+#[derive(Serialize)]
+struct ContentTypes<'a> {
+    default: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct SecretJson<'a> {
+    created: String,
+    updated: String,
+    status: &'a str,
+    name: Option<&'a str>,
+    secret_type: &'a str,
+    expiration: Option<String>,
+    algorithm: Option<&'a str>,
+    bit_length: Option<i32>,
+    mode: Option<&'a str>,
+    creator_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consumers: Option<&'a [SecretConsumer]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_types: Option<ContentTypes<'a>>,
+    secret_ref: String,
+}
+
+impl Serialize for SecretConsumer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("service", &self.service)?;
+        m.serialize_entry("resource_type", &self.resource_type)?;
+        m.serialize_entry("resource_id", &self.resource_id)?;
+        m.end()
+    }
+}
+
+/// The secret representation (§5.2.1); `consumers` only from microversion 1.1.
+pub fn secret_json<'a>(s: &'a Secret, base: &str, consumers: Option<&'a [SecretConsumer]>) -> SecretJson<'a> {
+    SecretJson {
+        created: fmt_ts(&s.created_at),
+        updated: fmt_ts(&s.updated_at),
+        status: &s.status,
+        name: s.name.as_deref(),
+        secret_type: &s.secret_type,
+        expiration: s.expiration.as_ref().map(fmt_ts),
+        algorithm: s.algorithm.as_deref(),
+        bit_length: s.bit_length,
+        mode: s.mode.as_deref(),
+        creator_id: s.creator_id.as_deref(),
+        consumers,
+        content_types: s.content_type.as_deref().map(|d| ContentTypes { default: d }),
+        secret_ref: format!("{base}/v1/secrets/{}", s.id),
+    }
+}
+
+// ---- POST /v1/secrets ------------------------------------------------------------------------
+
+async fn create(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -> HttpResponse {
+    respond("Secret creation", create_inner(req, st, body).await)
+}
+
+async fn create_inner(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    require_json_accept(&req)?;
+    let ctx = ctx(&req)?;
+    enforce(&st, "secrets:post", &ctx, &PolicyTarget::none())?;
+    require_json_content_type(&req)?;
+    let mut v = json_body_raw(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
+    // The size limit applies to the payload as sent, before whitespace is stripped.
+    let raw_len = v.get("payload").and_then(Value::as_str).map(str::len);
+    strip_strings(&mut v);
+    let n = secret_create(&v, raw_len, st.cfg.default.max_allowed_secret_in_bytes, now())?;
+    if n.transport_key_id.is_some() {
+        return Err(ApiError::issue(400, "Provided transport key was not found."));
+    }
+    if n.transport_key_needed {
+        return Err(ApiError::issue(400, "Transport keys are not supported by this secret store."));
+    }
+    let t = now();
+    let (content_type, payload) = match n.payload {
+        Some((ct, p)) => (Some(ct), Some(p)),
+        None => (None, None),
+    };
+    let secret = Secret {
+        id: uuid::Uuid::new_v4().to_string(),
+        project_id: ctx.project().to_string(),
+        creator_id: ctx.user_id.clone(),
+        name: n.name,
+        secret_type: n.secret_type,
+        expiration: n.expiration,
+        algorithm: n.algorithm,
+        bit_length: n.bit_length,
+        mode: n.mode,
+        status: "ACTIVE".into(),
+        content_type,
+        created_at: t,
+        updated_at: t,
+    };
+    let href = format!("{}/v1/secrets/{}", base_href(&req, &st), secret.id);
+    st.run(move |core| svc::create(core, &secret, payload)).await?;
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, href.clone()))
+        .json(serde_json::json!({ "secret_ref": href })))
+}
+
+// ---- GET /v1/secrets -------------------------------------------------------------------------
+
+fn bad_query() -> ApiError {
+    ApiError::bare(400, "URI provided invalid query string parameters.")
+}
+
+/// Barbican's `_is_valid_date_filter`.
+fn date_filter(v: &str) -> Result<Vec<DateCond>, ApiError> {
+    let (mut gt, mut gte, mut lt, mut lte, mut eq) = (false, false, false, false, false);
+    let mut out = Vec::new();
+    for f in v.split(',') {
+        let ts = |s: &str| parse_isotime(s).ok_or_else(bad_query);
+        if let Some(r) = f.strip_prefix("gt:") {
+            if gt || gte {
+                return Err(bad_query());
+            }
+            gt = true;
+            out.push(DateCond::Gt(ts(r)?));
+        } else if let Some(r) = f.strip_prefix("gte:") {
+            if gt || gte || eq {
+                return Err(bad_query());
+            }
+            gte = true;
+            out.push(DateCond::Gte(ts(r)?));
+        } else if let Some(r) = f.strip_prefix("lt:") {
+            if lt || lte {
+                return Err(bad_query());
+            }
+            lt = true;
+            out.push(DateCond::Lt(ts(r)?));
+        } else if let Some(r) = f.strip_prefix("lte:") {
+            if lt || lte || eq {
+                return Err(bad_query());
+            }
+            lte = true;
+            out.push(DateCond::Lte(ts(r)?));
+        } else if eq || gte || lte {
+            return Err(bad_query());
+        } else {
+            eq = true;
+            out.push(DateCond::Eq(ts(f)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Barbican's `_is_valid_sorting`.
+fn sort_keys(v: &str) -> Result<Vec<(SecretSortKey, bool)>, ApiError> {
+    let mut out: Vec<(SecretSortKey, bool)> = Vec::new();
+    for item in v.split(',') {
+        let (key, dir) = match item.split(':').collect::<Vec<_>>().as_slice() {
+            [k] => (*k, "asc"),
+            [k, d] => (*k, *d),
+            _ => return Err(bad_query()),
+        };
+        let key = SecretSortKey::parse(key).ok_or_else(bad_query)?;
+        let desc = match dir {
+            "asc" => false,
+            "desc" => true,
+            _ => return Err(bad_query()),
+        };
+        if out.iter().any(|(k, _)| *k == key) {
+            return Err(bad_query());
+        }
+        out.push((key, desc));
+    }
+    Ok(out)
+}
+
+async fn list(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+    respond("Secret(s) retrieval", list_inner(req, st).await)
+}
+
+async fn list_inner(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    require_json_accept(&req)?;
+    let ctx = ctx(&req)?;
+    enforce(&st, "secrets:get", &ctx, &PolicyTarget::none())?;
+    let q = query_pairs(&req);
+    let pg = page(&q, &st);
+    let non_empty = |k: &str| query_get(&q, k).filter(|v| !v.is_empty()).map(str::to_string);
+    let mut f = SecretFilter {
+        // Barbican unquotes the name once more (`unquote_plus`).
+        name: non_empty("name")
+            .map(|n| percent_encoding::percent_decode_str(&n.replace('+', " ")).decode_utf8_lossy().into_owned()),
+        alg: non_empty("alg"),
+        mode: non_empty("mode"),
+        bits: query_get(&q, "bits").and_then(|b| b.trim().parse::<i32>().ok()).filter(|b| *b > 0),
+        secret_type: non_empty("secret_type"),
+        ..SecretFilter::default()
+    };
+    if let Some(v) = non_empty("created") {
+        f.created = date_filter(&v)?;
+    }
+    if let Some(v) = non_empty("updated") {
+        f.updated = date_filter(&v)?;
+    }
+    if let Some(v) = non_empty("expiration") {
+        f.expiration = date_filter(&v)?;
+    }
+    if let Some(v) = non_empty("sort") {
+        f.sort = sort_keys(&v)?;
+    }
+    let acl_only = query_get(&q, "acl_only").is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        && ctx.user_id.is_some();
+    let with_consumers = api_version(&req) >= ApiVersion(1);
+    let project = ctx.project().to_string();
+    let (rows, total) = if acl_only {
+        // Secrets shared with the caller through ACLs: there are no ACLs before the ACL routes
+        // exist, so the answer is an empty page.
+        (Vec::new(), 0)
+    } else {
+        st.run(move |core| svc::list(core, &project, &f, pg, with_consumers)).await?
+    };
+    let base = base_href(&req, &st);
+    let items: Vec<Value> = rows
+        .iter()
+        .map(|(s, c)| {
+            serde_json::to_value(secret_json(s, &base, with_consumers.then_some(c.as_slice())))
+                .unwrap_or(Value::Null)
+        })
+        .collect();
+    let extra: Vec<(String, String)> =
+        q.into_iter().filter(|(k, _)| k != "limit" && k != "offset").collect();
+    Ok(HttpResponse::Ok().json(paged_body("secrets", items, total, pg, &format!("{base}/v1/secrets"), &extra)))
+}
+
+// ---- GET /v1/secrets/{id} --------------------------------------------------------------------
+
+async fn get(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+    respond("Secret retrieval", get_inner(req, st, id.into_inner()).await)
+}
+
+async fn get_inner(req: HttpRequest, st: web::Data<AppState>, id: String) -> Result<HttpResponse, ApiError> {
+    let accept = header_str(&req, header::ACCEPT).map(str::to_string);
+    let metadata_request = matches!(accept.as_deref(), None | Some("application/json") | Some("*/*"));
+    let with_consumers = metadata_request && api_version(&req) >= ApiVersion(1);
+    let (secret, consumers) = load(&st, &id, with_consumers).await?;
+    let ctx = ctx(&req)?;
+    if !metadata_request {
+        // Legacy payload download through the secret's URI.
+        enforce(&st, "secret:decrypt", &ctx, &target(&secret, &ctx))?;
+        return payload_response(&st, secret, accept.as_deref().unwrap_or("")).await;
+    }
+    enforce(&st, "secret:get", &ctx, &target(&secret, &ctx))?;
+    if query_get(&query_pairs(&req), "transport_key_needed").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Err(ApiError::issue(400, "Transport keys are not supported by this secret store."));
+    }
+    let base = base_href(&req, &st);
+    Ok(HttpResponse::Ok().json(secret_json(&secret, &base, with_consumers.then_some(consumers.as_slice()))))
+}
+
+// ---- GET /v1/secrets/{id}/payload ------------------------------------------------------------
+
+async fn get_payload(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+    respond("Secret payload retrieval", get_payload_inner(req, st, id.into_inner()).await)
+}
+
+async fn get_payload_inner(req: HttpRequest, st: web::Data<AppState>, id: String) -> Result<HttpResponse, ApiError> {
+    let (secret, _) = load(&st, &id, false).await?;
+    let ctx = ctx(&req)?;
+    enforce(&st, "secret:decrypt", &ctx, &target(&secret, &ctx))?;
+    let q = query_pairs(&req);
+    if query_get(&q, "trans_wrapped_session_key").is_some() {
+        if query_get(&q, "transport_key_id").is_none() {
+            return Err(ApiError::bare(400, "Transport key wrapped session key has been provided to wrap secrets for retrieval, but the transport key id has not been provided."));
+        }
+        return Err(ApiError::issue(400, "Provided transport key was not found."));
+    }
+    let accept = header_str(&req, header::ACCEPT).unwrap_or("");
+    payload_response(&st, secret, accept).await
+}
+
+/// §5.2.5: the payload in the representation the Accept value asks for.
+async fn payload_response(st: &AppState, secret: Secret, accept: &str) -> Result<HttpResponse, ApiError> {
+    let requested = if accept.trim().is_empty() { OCTET_STREAM } else { accept };
+    let Some(stored) = secret.content_type.clone() else {
+        return Err(ApiError::bare(404, svc::NO_PAYLOAD));
+    };
+    let wildcard = requested == "*/*";
+    let raw = if wildcard { stored.as_str() } else { requested };
+    let wrong = || ApiError::issue(406, "Wrong payload content-type");
+    if !matches!(normalize_content_type(raw).as_str(), TEXT_PLAIN | OCTET_STREAM | PKCS8) {
+        return Err(wrong());
+    }
+    let plain: Zeroizing<Vec<u8>> = st.run(move |core| svc::payload(core, &secret)).await?;
+    let content_type = match raw {
+        "text/plain" | "text/plain;charset=utf-8" | "text/plain; charset=utf-8" => {
+            if std::str::from_utf8(&plain).is_err() {
+                return Err(wrong());
+            }
+            if raw == "text/plain" { "text/plain; charset=UTF-8" } else { raw }
+        }
+        OCTET_STREAM | PKCS8 => raw,
+        other => return Err(ApiError::issue(400, format!("content-type of '{other}' not supported"))),
+    };
+    let content_type = if wildcard { "*/*" } else { content_type };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, content_type.to_string()))
+        .body(plain.to_vec()))
+}
+
+// ---- PUT /v1/secrets/{id} --------------------------------------------------------------------
+
+async fn put_payload(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>, body: web::Payload) -> HttpResponse {
+    respond("Secret update", put_inner(req, st, id.into_inner(), body).await)
+}
+
+async fn put_inner(req: HttpRequest, st: web::Data<AppState>, id: String, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    let (secret, _) = load(&st, &id, false).await?;
+    let ctx = ctx(&req)?;
+    enforce(&st, "secret:put", &ctx, &target(&secret, &ctx))?;
+    let media = content_media_type(&req);
+    let content_type = match media.as_deref() {
+        Some(TEXT_PLAIN) => TEXT_PLAIN,
+        Some(OCTET_STREAM) => OCTET_STREAM,
+        _ => {
+            return Err(ApiError::bare(
+                415,
+                "Unexpected content type. Expected content types are: ['application/octet-stream', 'text/plain']",
+            ))
+        }
+    };
+    let max = st.cfg.default.max_allowed_secret_in_bytes;
+    let (bytes, overflow) = read_body(body, max).await?;
+    let bytes = Zeroizing::new(bytes);
+    if bytes.is_empty() {
+        return Err(ApiError::issue(400, "No data supplied to process."));
+    }
+    if overflow {
+        return Err(ApiError::issue(413, "Provided information too large to process"));
+    }
+    if secret.content_type.is_some() {
+        return Err(ApiError::bare(409, "Secret already has data, cannot modify it."));
+    }
+    let plain = if content_type == TEXT_PLAIN {
+        bytes
+    } else {
+        match header_str(&req, header::CONTENT_ENCODING).map(str::trim) {
+            None | Some("") => bytes,
+            Some(enc) if enc.eq_ignore_ascii_case("base64") => {
+                let text = std::str::from_utf8(&bytes)
+                    .map_err(|_| ApiError::issue(400, "Invalid payload for payload_content_encoding"))?;
+                Zeroizing::new(
+                    lenient_b64decode(text)
+                        .ok_or_else(|| ApiError::issue(400, "Invalid payload for payload_content_encoding"))?,
+                )
+            }
+            Some(_) => {
+                return Err(ApiError::issue(
+                    400,
+                    "Text-based binary secret payloads must specify a content-encoding of 'base64'",
+                ))
+            }
+        }
+    };
+    st.run(move |core| svc::put_payload(core, &secret, content_type, plain)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---- DELETE /v1/secrets/{id} -----------------------------------------------------------------
+
+/// oslo's strict boolean parsing.
+pub fn parse_bool_strict(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "t" | "true" | "on" | "y" | "yes" => Some(true),
+        "0" | "f" | "false" | "off" | "n" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+async fn delete(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+    respond("Secret deletion", delete_inner(req, st, id.into_inner()).await)
+}
+
+async fn delete_inner(req: HttpRequest, st: web::Data<AppState>, id: String) -> Result<HttpResponse, ApiError> {
+    let (secret, _) = load(&st, &id, false).await?;
+    let ctx = ctx(&req)?;
+    enforce(&st, "secret:delete", &ctx, &target(&secret, &ctx))?;
+    let refuse_if_consumers = if api_version(&req) >= ApiVersion(2) {
+        match query_get(&query_pairs(&req), "force") {
+            None => true,
+            Some(v) => !parse_bool_strict(v).ok_or_else(bad_query)?,
+        }
+    } else {
+        false
+    };
+    st.run(move |core| svc::delete(core, &secret, refuse_if_consumers)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_filter_rules() {
+        assert!(date_filter("gt:2020-01-01T00:00:00,lt:2030-01-01T00:00:00").is_ok());
+        assert!(date_filter("gt:2020-01-01,gte:2020-01-01").is_err());
+        assert!(date_filter("gte:2020-01-01,2020-01-02").is_err());
+        assert!(date_filter("2020-01-02,lte:2020-01-01").is_err());
+        assert!(date_filter("2020-01-02,2020-01-03").is_err());
+        assert!(date_filter("gt:bogus").is_err());
+        assert!(date_filter("gt:2020-01-01T00:00:00Z").is_ok(), "gophercloud sends a Z");
+    }
+
+    #[test]
+    fn sort_rules() {
+        assert_eq!(sort_keys("name:desc,created").unwrap(), vec![(SecretSortKey::Name, true), (SecretSortKey::Created, false)]);
+        assert!(sort_keys("name,name:desc").is_err());
+        assert!(sort_keys("bogus").is_err());
+        assert!(sort_keys("name:up").is_err());
+        assert!(sort_keys("name:asc:x").is_err());
+    }
+}

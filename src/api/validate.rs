@@ -1,0 +1,355 @@
+//! Request-body validators with Barbican's jsonschema-style messages (§2.3.2, §5.2.2, §5.3).
+
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use super::http::{parse_isotime, py_repr, py_str_repr};
+use crate::model::{OCTET_STREAM, PKCS8, SECRET_TYPES, TEXT_PLAIN};
+
+/// A property rule of a JSON schema, enough for Barbican's schemas.
+pub enum Ty {
+    Str,
+    StrOrNull,
+    Int,
+}
+
+pub struct Prop {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub max_len: Option<usize>,
+    pub min_len: Option<usize>,
+    pub range: Option<(i64, i64)>,
+    pub one_of: Option<&'static [&'static str]>,
+}
+
+impl Prop {
+    pub const fn new(name: &'static str, ty: Ty) -> Prop {
+        Prop { name, ty, max_len: None, min_len: None, range: None, one_of: None }
+    }
+    pub const fn max(mut self, n: usize) -> Prop {
+        self.max_len = Some(n);
+        self
+    }
+    pub const fn range(mut self, lo: i64, hi: i64) -> Prop {
+        self.range = Some((lo, hi));
+        self
+    }
+    pub const fn one_of(mut self, v: &'static [&'static str]) -> Prop {
+        self.one_of = Some(v);
+        self
+    }
+
+    /// The jsonschema reason for this property's value, if it is invalid.
+    pub fn check(&self, v: &Value) -> Option<String> {
+        match (&self.ty, v) {
+            (Ty::Str, Value::String(_)) | (Ty::StrOrNull, Value::String(_) | Value::Null) => {}
+            (Ty::Str, _) => return Some(format!("{} is not of type 'string'", py_repr(v))),
+            (Ty::StrOrNull, _) => return Some(format!("{} is not of type 'string', 'null'", py_repr(v))),
+            (Ty::Int, Value::Number(n)) if n.is_i64() || n.as_f64().is_some_and(|f| f.fract() == 0.0) => {}
+            (Ty::Int, _) => return Some(format!("{} is not of type 'integer'", py_repr(v))),
+        }
+        if let Value::String(s) = v {
+            let chars = s.chars().count();
+            if self.max_len.is_some_and(|m| chars > m) {
+                return Some(format!("{} is too long", py_str_repr(s)));
+            }
+            if self.min_len.is_some_and(|m| chars < m) {
+                return Some(format!("{} should be non-empty", py_str_repr(s)));
+            }
+            if let Some(opts) = self.one_of {
+                if !opts.contains(&s.as_str()) {
+                    let list = opts.iter().map(|o| py_str_repr(o)).collect::<Vec<_>>().join(", ");
+                    return Some(format!("{} is not one of [{list}]", py_str_repr(s)));
+                }
+            }
+        }
+        if let (Some((lo, hi)), Value::Number(n)) = (self.range, v) {
+            let x = n.as_f64().unwrap_or(0.0);
+            if x < lo as f64 {
+                return Some(format!("{n} is less than the minimum of {lo}"));
+            }
+            if x > hi as f64 {
+                return Some(format!("{n} is greater than the maximum of {hi}"));
+            }
+        }
+        None
+    }
+}
+
+/// Checks the root is an object and each listed property; returns the object.
+pub fn check_object<'a>(schema: &str, v: &'a Value, props: &[Prop]) -> Result<&'a Map<String, Value>, ApiError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::schema(schema, &format!("{} is not of type 'object'", py_repr(v)), None))?;
+    for p in props {
+        if let Some(val) = obj.get(p.name) {
+            if let Some(reason) = p.check(val) {
+                return Err(ApiError::schema(schema, &reason, Some(p.name)));
+            }
+        }
+    }
+    Ok(obj)
+}
+
+const SECRET_SCHEMA: &str = "Secret";
+
+static SECRET_PROPS: [Prop; 11] = [
+    Prop::new("name", Ty::StrOrNull).max(255),
+    Prop::new("algorithm", Ty::Str).max(255),
+    Prop::new("mode", Ty::Str).max(255),
+    Prop::new("bit_length", Ty::Int).range(1, 32767),
+    Prop::new("expiration", Ty::Str).max(255),
+    Prop::new("payload", Ty::Str),
+    Prop::new("secret_type", Ty::Str).max(80).one_of(&SECRET_TYPES),
+    Prop::new("payload_content_type", Ty::StrOrNull).max(255),
+    Prop::new("payload_content_encoding", Ty::Str).max(255).one_of(&["base64"]),
+    Prop::new("transport_key_needed", Ty::Str).one_of(&["true", "false"]),
+    Prop::new("transport_key_id", Ty::Str),
+];
+
+/// A validated `POST /v1/secrets` body.
+#[derive(Debug)]
+pub struct NewSecretReq {
+    pub name: Option<String>,
+    pub algorithm: Option<String>,
+    pub mode: Option<String>,
+    pub bit_length: Option<i32>,
+    pub expiration: Option<chrono::NaiveDateTime>,
+    pub secret_type: String,
+    /// (normalised content type, plaintext bytes)
+    pub payload: Option<(String, zeroize::Zeroizing<Vec<u8>>)>,
+    pub transport_key_needed: bool,
+    pub transport_key_id: Option<String>,
+}
+
+/// Barbican's `normalize_content_type`.
+pub fn normalize_content_type(mime: &str) -> String {
+    let parts: Vec<&str> = mime.split(';').map(str::trim).collect();
+    let base = parts[0].to_ascii_lowercase();
+    if parts.len() > 1 {
+        let cs = parts[1].to_ascii_lowercase();
+        match cs.split_once('=') {
+            None => return mime.to_string(),
+            Some((_, v)) if v.trim() != "utf-8" => return mime.to_string(),
+            _ => {}
+        }
+    }
+    match base.as_str() {
+        TEXT_PLAIN | OCTET_STREAM | PKCS8 | "application/aes" => base,
+        _ => mime.to_string(),
+    }
+}
+
+/// Python's lenient `base64.b64decode`: characters outside the alphabet are discarded, padding
+/// must be right.
+pub fn lenient_b64decode(s: &str) -> Option<Vec<u8>> {
+    use base64::engine::{general_purpose::GeneralPurpose, GeneralPurposeConfig};
+    use base64::Engine;
+    let filtered: String =
+        s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')).collect();
+    let engine = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+    engine.decode(filtered.as_bytes()).ok()
+}
+
+pub fn secret_create(v: &Value, raw_payload_len: Option<usize>, max_secret: usize, now: chrono::NaiveDateTime) -> Result<NewSecretReq, ApiError> {
+    let obj = check_object(SECRET_SCHEMA, v, &SECRET_PROPS)?;
+    let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
+    let bad = |reason: &str, prop: &str| ApiError::schema(SECRET_SCHEMA, reason, Some(prop));
+
+    let expiration = match s("expiration").filter(|e| !e.is_empty()) {
+        None => None,
+        Some(e) => {
+            let t = parse_isotime(&e).ok_or_else(|| bad("Invalid date for 'expiration'", "expiration"))?;
+            if t <= now {
+                return Err(bad("'expiration' is before current time", "expiration"));
+            }
+            Some(t)
+        }
+    };
+
+    let payload = if let Some(p) = obj.get("payload") {
+        let p = p.as_str().unwrap_or_default();
+        let ct = match obj.get("payload_content_type") {
+            Some(Value::String(ct)) => ct.clone(),
+            _ => {
+                return Err(bad(
+                    "If 'payload' is supplied, 'payload_content_type' must also be supplied.",
+                    "payload_content_type",
+                ))
+            }
+        };
+        let norm = normalize_content_type(&ct);
+        if !matches!(norm.as_str(), TEXT_PLAIN | OCTET_STREAM | PKCS8) {
+            return Err(bad(
+                "payload_content_type is not one of ['text/plain', 'text/plain;charset=utf-8', 'text/plain; charset=utf-8', 'application/octet-stream', 'application/pkcs8']",
+                "payload_content_type",
+            ));
+        }
+        let enc = s("payload_content_encoding");
+        if norm == TEXT_PLAIN {
+            if enc.is_some() {
+                return Err(bad("payload_content_encoding is not one of None", "payload_content_encoding"));
+            }
+        } else if enc.as_deref() != Some("base64") {
+            return Err(bad(
+                "payload_content_encoding is not one of ['base64', 'binary']",
+                "payload_content_encoding",
+            ));
+        }
+        if raw_payload_len.unwrap_or(p.len()) > max_secret {
+            return Err(ApiError::bare(413, "Provided information too large to process"));
+        }
+        if p.is_empty() {
+            return Err(bad("If 'payload' specified, must be non empty", "payload"));
+        }
+        let bytes = if norm == TEXT_PLAIN {
+            p.as_bytes().to_vec()
+        } else {
+            lenient_b64decode(p)
+                .ok_or_else(|| bad("Invalid payload for payload_content_encoding", "payload"))?
+        };
+        Some((norm, zeroize::Zeroizing::new(bytes)))
+    } else {
+        if obj.contains_key("payload_content_type") {
+            return Err(bad("payload must be provided when payload_content_type is specified", "payload"));
+        }
+        None
+    };
+
+    Ok(NewSecretReq {
+        name: s("name"),
+        algorithm: s("algorithm"),
+        mode: s("mode"),
+        bit_length: obj.get("bit_length").and_then(Value::as_f64).map(|f| f as i32),
+        expiration,
+        secret_type: s("secret_type").unwrap_or_else(|| "opaque".into()),
+        payload,
+        transport_key_needed: s("transport_key_needed").as_deref() == Some("true"),
+        transport_key_id: s("transport_key_id"),
+    })
+}
+
+/// Metadata keys: URL-safe characters only, stored lowercase.
+pub fn metadata_key(k: &str) -> Result<String, ApiError> {
+    if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        Ok(k.to_ascii_lowercase())
+    } else {
+        Err(ApiError::bare(400, "Invalid Key. Key must be URL safe."))
+    }
+}
+
+/// `PUT …/metadata` body.
+pub fn metadata_all(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
+    const SCHEMA: &str = "SecretMetadata";
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::schema(SCHEMA, &format!("{} is not of type 'object'", py_repr(v)), None))?;
+    let m = obj.get("metadata").ok_or_else(|| {
+        ApiError::schema(SCHEMA, "'metadata' is a required property", Some("metadata"))
+    })?;
+    let m = m.as_object().ok_or_else(|| {
+        ApiError::schema(SCHEMA, &format!("{} is not of type 'object'", py_repr(m)), Some("metadata"))
+    })?;
+    let mut out = Vec::with_capacity(m.len());
+    for (k, val) in m {
+        let Value::String(val) = val else {
+            return Err(ApiError::bare(400, "Invalid Metadata. Keys and Values must be Strings."));
+        };
+        out.push((metadata_key(k)?, val.clone()));
+    }
+    // Keys that collide once lowercased: the last one wins, as with a dict.
+    out.reverse();
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|(k, _)| seen.insert(k.clone()));
+    out.reverse();
+    Ok(out)
+}
+
+static METADATUM_PROPS: [Prop; 2] =
+    [Prop::new("key", Ty::Str).max(255), Prop::new("value", Ty::Str).max(255)];
+
+/// `POST …/metadata` and `PUT …/metadata/{key}` body: (lowercased key, value).
+pub fn metadatum(v: &Value) -> Result<(String, String), ApiError> {
+    const SCHEMA: &str = "SecretMetadatum";
+    let obj = check_object(SCHEMA, v, &METADATUM_PROPS)?;
+    if let Some(extra) = obj.keys().find(|k| *k != "key" && *k != "value") {
+        return Err(ApiError::schema(
+            SCHEMA,
+            &format!("Additional properties are not allowed ({} was unexpected)", py_str_repr(extra)),
+            None,
+        ));
+    }
+    for req in ["key", "value"] {
+        if !obj.contains_key(req) {
+            return Err(ApiError::schema(SCHEMA, &format!("'{req}' is a required property"), Some(req)));
+        }
+    }
+    let key = obj["key"].as_str().unwrap_or_default();
+    let value = obj["value"].as_str().unwrap_or_default();
+    Ok((metadata_key(key)?, value.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn desc(e: ApiError) -> String {
+        match e.desc {
+            super::super::error::Desc::Bare(m) => m,
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn now() -> chrono::NaiveDateTime {
+        crate::store::now()
+    }
+
+    #[test]
+    fn content_type_normalisation() {
+        assert_eq!(normalize_content_type("TEXT/PLAIN; charset=UTF-8"), "text/plain");
+        assert_eq!(normalize_content_type("text/plain;charset=utf-8"), "text/plain");
+        assert_eq!(normalize_content_type("text/plain; charset=iso-8859-1"), "text/plain; charset=iso-8859-1");
+        assert_eq!(normalize_content_type("application/json"), "application/json");
+    }
+
+    #[test]
+    fn lenient_base64() {
+        assert_eq!(lenient_b64decode("aGVs\nbG8=").unwrap(), b"hello");
+        assert_eq!(lenient_b64decode("aGVs*bG8=").unwrap(), b"hello", "non-alphabet discarded");
+        assert!(lenient_b64decode("aGVsbG8").is_none(), "bad padding");
+    }
+
+    #[test]
+    fn secret_messages() {
+        let m = |v: Value| desc(secret_create(&v, None, 20000, now()).unwrap_err());
+        assert_eq!(m(json!([1, 2])), "Provided object does not match schema 'Secret': [1, 2] is not of type 'object'. Invalid property: 'None'");
+        assert_eq!(m(json!({"name": 5})), "Provided object does not match schema 'Secret': 5 is not of type 'string', 'null'. Invalid property: 'name'");
+        assert_eq!(m(json!({"bit_length": 0})), "Provided object does not match schema 'Secret': 0 is less than the minimum of 1. Invalid property: 'bit_length'");
+        assert_eq!(m(json!({"bit_length": 40000})), "Provided object does not match schema 'Secret': 40000 is greater than the maximum of 32767. Invalid property: 'bit_length'");
+        assert_eq!(m(json!({"secret_type": "foo"})), "Provided object does not match schema 'Secret': 'foo' is not one of ['symmetric', 'passphrase', 'private', 'public', 'certificate', 'opaque']. Invalid property: 'secret_type'");
+        assert_eq!(m(json!({"expiration": "x"})), "Provided object does not match schema 'Secret': Invalid date for 'expiration'. Invalid property: 'expiration'");
+        assert_eq!(m(json!({"expiration": "2001-01-01"})), "Provided object does not match schema 'Secret': 'expiration' is before current time. Invalid property: 'expiration'");
+        assert_eq!(m(json!({"payload": "x"})), "Provided object does not match schema 'Secret': If 'payload' is supplied, 'payload_content_type' must also be supplied.. Invalid property: 'payload_content_type'");
+        assert_eq!(m(json!({"payload": "x", "payload_content_type": "text/plain", "payload_content_encoding": "base64"})), "Provided object does not match schema 'Secret': payload_content_encoding is not one of None. Invalid property: 'payload_content_encoding'");
+        assert_eq!(m(json!({"payload": "x", "payload_content_type": "application/octet-stream"})), "Provided object does not match schema 'Secret': payload_content_encoding is not one of ['base64', 'binary']. Invalid property: 'payload_content_encoding'");
+        assert_eq!(m(json!({"payload": "", "payload_content_type": "text/plain"})), "Provided object does not match schema 'Secret': If 'payload' specified, must be non empty. Invalid property: 'payload'");
+        assert_eq!(m(json!({"payload_content_type": null})), "Provided object does not match schema 'Secret': payload must be provided when payload_content_type is specified. Invalid property: 'payload'");
+        assert_eq!(m(json!({"payload": "abc", "payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"})), "Provided object does not match schema 'Secret': Invalid payload for payload_content_encoding. Invalid property: 'payload'");
+        let big = "a".repeat(20001);
+        assert_eq!(m(json!({"payload": big, "payload_content_type": "text/plain"})), "Provided information too large to process");
+    }
+
+    #[test]
+    fn metadata_messages() {
+        assert_eq!(desc(metadatum(&json!({"key": "a"})).unwrap_err()), "Provided object does not match schema 'SecretMetadatum': 'value' is a required property. Invalid property: 'value'");
+        assert_eq!(desc(metadatum(&json!({"key": "a", "value": "b", "z": 1})).unwrap_err()), "Provided object does not match schema 'SecretMetadatum': Additional properties are not allowed ('z' was unexpected). Invalid property: 'None'");
+        assert_eq!(desc(metadatum(&json!({"key": "a b", "value": "b"})).unwrap_err()), "Invalid Key. Key must be URL safe.");
+        assert_eq!(metadatum(&json!({"key": "AbC", "value": "V"})).unwrap(), ("abc".into(), "V".into()));
+        assert_eq!(desc(metadata_all(&json!({})).unwrap_err()), "Provided object does not match schema 'SecretMetadata': 'metadata' is a required property. Invalid property: 'metadata'");
+        assert_eq!(desc(metadata_all(&json!({"metadata": {"a": 1}})).unwrap_err()), "Invalid Metadata. Keys and Values must be Strings.");
+    }
+}

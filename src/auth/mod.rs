@@ -1,0 +1,48 @@
+//! Request -> RequestContext. One module per method: `noauth` now, Keystone next.
+
+pub mod noauth;
+
+/// Who is calling, as Barbican's context middleware builds it (§3).
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub user_id: Option<String>,
+    pub project_id: Option<String>,
+    pub roles: Vec<String>,
+    pub system_scope: Option<String>,
+    pub domain_id: Option<String>,
+    pub user_domain_id: Option<String>,
+    pub project_domain_id: Option<String>,
+    pub is_admin_project: bool,
+    pub service_roles: Vec<String>,
+}
+
+impl Default for RequestContext {
+    fn default() -> Self {
+        RequestContext {
+            user_id: None,
+            project_id: None,
+            roles: Vec::new(),
+            system_scope: None,
+            domain_id: None,
+            user_domain_id: None,
+            project_domain_id: None,
+            is_admin_project: true,
+            service_roles: Vec::new(),
+        }
+    }
+}
+
+impl RequestContext {
+    /// The owning project for writes and the scope of lists. The auth layer guarantees it is set
+    /// on every request that reaches a `/v1` handler.
+    pub fn project(&self) -> &str {
+        self.project_id.as_deref().unwrap_or("")
+    }
+}
+
+/// Why a request was not authenticated; rendered by the API layer (not in Barbican's format).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AuthFailure {
+    /// noauth without `X-Project-Id` → webob 400.
+    MissingProjectId,
+}

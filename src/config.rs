@@ -1,0 +1,204 @@
+//! Settings: one TOML file, then environment overrides `PORTCULLIS_<SECTION>__<KEY>=value`
+//! (e.g. `PORTCULLIS_DEFAULT__HOST_HREF=https://kms.example.com`). Option names follow
+//! barbican.conf where the meaning is the same.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(rename = "DEFAULT", default)]
+    pub default: DefaultSection,
+    #[serde(default)]
+    pub auth: AuthSection,
+    #[serde(default)]
+    pub kek: KekSection,
+    #[serde(default)]
+    pub oslo_policy: PolicySection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DefaultSection {
+    /// Base of every href; empty = derived from the request (`X-Forwarded-Proto`, `Host`).
+    pub host_href: String,
+    pub bind_host: String,
+    pub bind_port: u16,
+    /// Database URL: `sqlite://PATH`, `postgresql://user:pw@host/db`, `mysql://user:pw@host/db`.
+    pub sql_connection: String,
+    /// Apply pending migrations at start.
+    pub db_auto_create: bool,
+    pub sql_pool_size: u32,
+    pub max_allowed_secret_in_bytes: usize,
+    pub max_allowed_request_size_in_bytes: usize,
+    pub default_limit_paging: i64,
+    pub max_limit_paging: i64,
+    pub admin_role: String,
+    /// HTTP worker threads (default: number of cores).
+    pub workers: Option<usize>,
+    /// A production deployment: refuses development-only settings (the `file` KEK provider).
+    pub production: bool,
+}
+
+impl Default for DefaultSection {
+    fn default() -> Self {
+        DefaultSection {
+            host_href: "http://localhost:9311".into(),
+            bind_host: "127.0.0.1".into(),
+            bind_port: 9311,
+            sql_connection: "sqlite://portcullis.db".into(),
+            db_auto_create: true,
+            sql_pool_size: 16,
+            max_allowed_secret_in_bytes: 20000,
+            max_allowed_request_size_in_bytes: 25000,
+            default_limit_paging: 10,
+            max_limit_paging: 100,
+            admin_role: "admin".into(),
+            workers: None,
+            production: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthStrategy {
+    Keystone,
+    Noauth,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    pub strategy: AuthStrategy,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection { strategy: AuthStrategy::Keystone }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KekProviderKind {
+    Tpm,
+    File,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KekSection {
+    pub provider: KekProviderKind,
+    /// `file` provider: where the development master KEK lives.
+    pub file_path: PathBuf,
+    /// `tpm` provider settings.
+    pub tcti: String,
+    pub sealed_dir: PathBuf,
+    pub pcrs: Vec<u32>,
+    /// How many unwrapped project KEKs to keep in memory.
+    pub cache_size: usize,
+}
+
+impl Default for KekSection {
+    fn default() -> Self {
+        KekSection {
+            provider: KekProviderKind::Tpm,
+            file_path: PathBuf::from("dev-master.kek"),
+            tcti: "device:/dev/tpmrm0".into(),
+            sealed_dir: PathBuf::from("/var/lib/portcullis/kek"),
+            pcrs: Vec::new(),
+            cache_size: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicySection {
+    pub enforce_new_defaults: bool,
+    pub enforce_scope: bool,
+    pub policy_file: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {0}: {1}")]
+    Read(PathBuf, std::io::Error),
+    #[error("{0}: {1}")]
+    Parse(String, String),
+}
+
+impl Config {
+    /// Reads the file (if any), applies environment overrides from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (text, origin) = match path {
+            Some(p) => (
+                std::fs::read_to_string(p).map_err(|e| ConfigError::Read(p.to_path_buf(), e))?,
+                p.display().to_string(),
+            ),
+            None => (String::new(), "built-in defaults".to_string()),
+        };
+        let mut doc: toml::Table =
+            toml::from_str(&text).map_err(|e| ConfigError::Parse(origin.clone(), e.to_string()))?;
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("PORTCULLIS_") else { continue };
+            let Some((section, key)) = rest.split_once("__") else { continue };
+            let section = if section.eq_ignore_ascii_case("default") {
+                "DEFAULT".to_string()
+            } else {
+                section.to_ascii_lowercase()
+            };
+            let value = toml::from_str::<toml::Table>(&format!("v = {v}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or(toml::Value::String(v));
+            let entry = doc
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            if let toml::Value::Table(t) = entry {
+                t.insert(key.to_ascii_lowercase(), value);
+            }
+        }
+        toml::Value::Table(doc)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(origin, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[DEFAULT]\nhost_href = \"http://a\"\nbind_port = 1\n[oslo_policy]\nenforce_scope = true\n").unwrap();
+        let env = vec![
+            ("PORTCULLIS_DEFAULT__BIND_PORT".to_string(), "9999".to_string()),
+            ("PORTCULLIS_AUTH__STRATEGY".to_string(), "noauth".to_string()),
+            ("OTHER".to_string(), "x".to_string()),
+        ];
+        let c = Config::load(Some(&p), env.into_iter()).unwrap();
+        assert_eq!(c.default.host_href, "http://a");
+        assert_eq!(c.default.bind_port, 9999);
+        assert_eq!(c.auth.strategy, AuthStrategy::Noauth);
+        assert!(c.oslo_policy.enforce_scope);
+        assert_eq!(c.default.max_allowed_secret_in_bytes, 20000);
+    }
+
+    #[test]
+    fn unknown_option_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[DEFAULT]\nhost_hreff = \"x\"\n").unwrap();
+        let e = Config::load(Some(&p), std::iter::empty()).unwrap_err().to_string();
+        assert!(e.contains("host_hreff"), "{e}");
+    }
+}

@@ -1,0 +1,129 @@
+//! Assembling the service from its configuration, and serving it.
+
+use std::net::SocketAddr;
+
+use actix_web::{web, App, HttpServer};
+
+use crate::api::{self, AppState};
+use crate::config::{AuthStrategy, Config, KekProviderKind};
+use crate::kek::{file::FileProvider, KeyManager, MasterKekProvider};
+use crate::policy::{Policy, PolicyOptions};
+use crate::service::Core;
+use crate::store::{DbUrl, Store};
+
+/// Options that only the command line sets.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub dev: bool,
+    pub listen: Option<SocketAddr>,
+}
+
+/// Applies `--dev` and `--listen`: SQLite and the development KEK under `./data`, noauth,
+/// loopback only.
+pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<SocketAddr, String> {
+    if o.dev {
+        cfg.default.sql_connection = "sqlite://data/portcullis.db".into();
+        cfg.kek.provider = KekProviderKind::File;
+        cfg.kek.file_path = "data/dev-master.kek".into();
+        cfg.auth.strategy = AuthStrategy::Noauth;
+        cfg.default.production = false;
+    }
+    let listen = match o.listen {
+        Some(l) => l,
+        None => format!("{}:{}", cfg.default.bind_host, cfg.default.bind_port)
+            .parse()
+            .map_err(|e| format!("bind_host/bind_port do not form an address: {e}"))?,
+    };
+    if o.dev {
+        if !listen.ip().is_loopback() {
+            return Err(format!("--dev serves on loopback only; {listen} is not a loopback address"));
+        }
+        if cfg.default.host_href == crate::config::DefaultSection::default().host_href {
+            cfg.default.host_href = format!("http://{listen}");
+        }
+    }
+    Ok(listen)
+}
+
+fn provider(cfg: &Config, create_dev_key: bool) -> Result<Box<dyn MasterKekProvider>, String> {
+    match cfg.kek.provider {
+        KekProviderKind::File => {
+            if cfg.default.production {
+                return Err("the 'file' master-KEK provider keeps the master KEK in plaintext and is \
+                            refused when [DEFAULT] production = true; use provider = \"tpm\""
+                    .into());
+            }
+            let p = FileProvider::new(cfg.kek.file_path.clone());
+            if create_dev_key && p.create_if_missing().map_err(|e| e.to_string())? {
+                tracing::warn!(path = %cfg.kek.file_path.display(), "created a development master KEK file");
+            }
+            tracing::warn!(
+                path = %cfg.kek.file_path.display(),
+                "DEVELOPMENT ONLY: the master KEK is stored in plaintext on disk (kek provider 'file')"
+            );
+            Ok(Box::new(p))
+        }
+        KekProviderKind::Tpm => Err("the 'tpm' master-KEK provider is not available in this build yet; \
+                                     use provider = \"file\" for development"
+            .into()),
+    }
+}
+
+/// Opens the store (and migrates it when configured).
+pub fn open_store(cfg: &Config) -> Result<Store, String> {
+    let url = DbUrl::parse(&cfg.default.sql_connection).map_err(|e| e.to_string())?;
+    let store = Store::open(&url, cfg.default.sql_pool_size).map_err(|e| e.to_string())?;
+    if cfg.default.db_auto_create {
+        let n = store.upgrade().map_err(|e| format!("{}: {e}", url.display))?;
+        if n > 0 {
+            tracing::info!(migrations = n, database = %url.display, "database schema upgraded");
+        }
+    }
+    Ok(store)
+}
+
+/// Everything but the listener: checks the settings, opens the store, unseals the master KEK.
+pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
+    match cfg.auth.strategy {
+        AuthStrategy::Noauth => {
+            if cfg.default.production {
+                return Err("[auth] strategy = \"noauth\" is refused when [DEFAULT] production = true".into());
+            }
+            tracing::warn!("DEVELOPMENT ONLY: authentication is off (noauth): X-Project-Id and X-Roles headers are trusted as sent");
+        }
+        AuthStrategy::Keystone => {
+            return Err("Keystone token validation is not available in this build yet; \
+                        set [auth] strategy = \"noauth\" for development"
+                .into())
+        }
+    }
+    let provider = provider(&cfg, dev)?;
+    let store = open_store(&cfg)?;
+    let keys = KeyManager::new(provider.as_ref(), cfg.kek.cache_size).map_err(|e| e.to_string())?;
+    let policy = Policy::defaults(PolicyOptions {
+        enforce_new_defaults: cfg.oslo_policy.enforce_new_defaults,
+        enforce_scope: cfg.oslo_policy.enforce_scope,
+    });
+    Ok(web::Data::new(AppState::new(cfg, Core::new(store, keys), policy)))
+}
+
+/// Binds the HTTP server; SIGTERM/SIGINT drain in-flight requests before exit.
+pub fn bind(
+    state: web::Data<AppState>,
+    listen: SocketAddr,
+    workers: Option<usize>,
+) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(api::middleware::request_id))
+            .configure(api::configure)
+    })
+    .shutdown_timeout(30);
+    if let Some(w) = workers {
+        server = server.workers(w.max(1));
+    }
+    let server = server.bind(listen)?;
+    let addr = server.addrs().first().copied().unwrap_or(listen);
+    Ok((server.run(), addr))
+}

@@ -1,0 +1,81 @@
+//! Operations on resources: transaction boundaries, envelope encryption, business rules.
+//! Runs on blocking threads; knows neither HTTP nor SQL dialects.
+
+pub mod secrets;
+
+use std::collections::HashSet;
+
+use parking_lot::RwLock;
+
+use crate::kek::{KekError, KeyManager};
+use crate::store::{projects, DbConn, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// 404 with a bare message.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// 400 with a bare message.
+    #[error("{0}")]
+    Bad(String),
+    /// 409 with a bare message.
+    #[error("{0}")]
+    Conflict(&'static str),
+    /// A known error reported as `{op} issue seen - {msg}.`
+    #[error("{1}")]
+    Issue(u16, String),
+    /// Anything unexpected; the detail is logged, never returned.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        ServiceError::Internal(e.to_string())
+    }
+}
+
+impl From<KekError> for ServiceError {
+    fn from(e: KekError) -> Self {
+        ServiceError::Internal(e.to_string())
+    }
+}
+
+impl From<diesel::result::Error> for ServiceError {
+    fn from(e: diesel::result::Error) -> Self {
+        ServiceError::Internal(format!("database error: {e}"))
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;
+
+/// What the operations need: the store and the key manager.
+pub struct Core {
+    pub store: Store,
+    pub keys: KeyManager,
+    known_projects: RwLock<HashSet<String>>,
+}
+
+impl Core {
+    pub fn new(store: Store, keys: KeyManager) -> Core {
+        Core { store, keys, known_projects: RwLock::new(HashSet::new()) }
+    }
+
+    pub fn conn(&self) -> ServiceResult<crate::store::PooledConn> {
+        Ok(self.store.conn()?)
+    }
+
+    /// Barbican creates a project row the first time an external project id writes.
+    pub fn ensure_project(&self, conn: &mut DbConn, project: &str) -> ServiceResult<()> {
+        if self.known_projects.read().contains(project) {
+            return Ok(());
+        }
+        projects::ensure(conn, project)?;
+        let mut known = self.known_projects.write();
+        if known.len() > 100_000 {
+            known.clear();
+        }
+        known.insert(project.to_string());
+        Ok(())
+    }
+}

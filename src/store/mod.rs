@@ -1,0 +1,261 @@
+//! Storage: one diesel code path over SQLite, PostgreSQL and MySQL/MariaDB.
+//!
+//! The backend is picked from the database URL's scheme (diesel's `MultiConnection::establish`
+//! hides the real error behind "Invalid connection url", so we dispatch ourselves).
+
+pub mod schema;
+pub mod secrets;
+pub mod keks;
+pub mod projects;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{CustomizeConnection, Pool, PooledConnection};
+use diesel::Connection;
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const MYSQL_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/mysql");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(diesel::SqliteConnection),
+    Postgres(diesel::PgConnection),
+    Mysql(diesel::MysqlConnection),
+}
+
+pub type DbPool = Pool<Manager>;
+pub type PooledConn = PooledConnection<Manager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0}")]
+    Connect(String),
+    #[error("database error: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database pool: {0}")]
+    Pool(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+    Mysql,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+            Backend::Mysql => "MySQL/MariaDB",
+        }
+    }
+}
+
+/// A parsed database URL: the backend, the URL the driver gets, and a description that is safe
+/// to print (host and database, never the password).
+#[derive(Clone)]
+pub struct DbUrl {
+    pub backend: Backend,
+    pub driver_url: String,
+    pub display: String,
+    password: Option<String>,
+}
+
+impl std::fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DbUrl({})", self.display)
+    }
+}
+
+impl DbUrl {
+    pub fn parse(raw: &str) -> Result<DbUrl, StoreError> {
+        let raw = raw.trim();
+        let (scheme, rest) = match raw.split_once("://") {
+            Some((s, r)) => (s.to_ascii_lowercase(), r),
+            None if raw.starts_with("sqlite:") => ("sqlite".to_string(), &raw["sqlite:".len()..]),
+            None => ("sqlite".to_string(), raw),
+        };
+        // SQLAlchemy spellings (barbican.conf) are accepted: mysql+pymysql://, postgresql+psycopg2://
+        let base = scheme.split('+').next().unwrap_or("").to_string();
+        match base.as_str() {
+            "sqlite" | "file" => {
+                let path = if rest.is_empty() { ":memory:" } else { rest };
+                Ok(DbUrl {
+                    backend: Backend::Sqlite,
+                    driver_url: path.to_string(),
+                    display: format!("SQLite database at {path}"),
+                    password: None,
+                })
+            }
+            "postgres" | "postgresql" | "mysql" | "mariadb" => {
+                let backend =
+                    if base.starts_with("postgres") { Backend::Postgres } else { Backend::Mysql };
+                let driver_scheme = if backend == Backend::Postgres { "postgres" } else { "mysql" };
+                let url = url::Url::parse(&format!("{driver_scheme}://{rest}"))
+                    .map_err(|e| StoreError::Connect(format!("the database URL is not valid: {e}")))?;
+                let host = url.host_str().unwrap_or("localhost");
+                let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+                let db = url.path().trim_start_matches('/');
+                let password = url.password().map(|p| {
+                    percent_encoding::percent_decode_str(p).decode_utf8_lossy().into_owned()
+                });
+                Ok(DbUrl {
+                    backend,
+                    driver_url: url.to_string(),
+                    display: format!("{} database '{db}' on {host}{port}", backend.name()),
+                    password,
+                })
+            }
+            other => Err(StoreError::Connect(format!(
+                "unsupported database URL scheme '{other}': use sqlite://PATH, postgresql://… or mysql://…"
+            ))),
+        }
+    }
+
+    /// Removes the password from a driver message, in case a driver echoes the URL.
+    fn scrub(&self, msg: &str) -> String {
+        match &self.password {
+            Some(p) if !p.is_empty() => msg.replace(p.as_str(), "***"),
+            _ => msg.to_string(),
+        }
+    }
+
+    pub fn establish(&self) -> Result<DbConn, StoreError> {
+        let res = match self.backend {
+            Backend::Sqlite => {
+                diesel::SqliteConnection::establish(&self.driver_url).map(DbConn::Sqlite)
+            }
+            Backend::Postgres => {
+                diesel::PgConnection::establish(&self.driver_url).map(DbConn::Postgres)
+            }
+            Backend::Mysql => {
+                diesel::MysqlConnection::establish(&self.driver_url).map(DbConn::Mysql)
+            }
+        };
+        res.map_err(|e| {
+            StoreError::Connect(format!(
+                "cannot connect to the {}: {}",
+                self.display,
+                self.scrub(e.to_string().trim())
+            ))
+        })
+    }
+}
+
+#[derive(Debug)]
+struct ConnSetup {
+    backend: Backend,
+}
+
+impl CustomizeConnection<DbConn, diesel::r2d2::Error> for ConnSetup {
+    fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+        let sql = match self.backend {
+            Backend::Sqlite => {
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+                 PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
+            }
+            Backend::Postgres => "SET TIME ZONE 'UTC'",
+            Backend::Mysql => "SET time_zone = '+00:00'",
+        };
+        conn.batch_execute(sql).map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The connection pool plus what we know about its backend.
+#[derive(Clone)]
+pub struct Store {
+    pub pool: DbPool,
+    pub backend: Backend,
+}
+
+impl Store {
+    /// Opens the pool, checking first that the database answers, with a plain message if not.
+    pub fn open(url: &DbUrl, max_size: u32) -> StoreResult<Store> {
+        if url.backend == Backend::Sqlite && url.driver_url != ":memory:" {
+            if let Some(parent) = std::path::Path::new(&url.driver_url).parent() {
+                if !parent.as_os_str().is_empty() && !parent.exists() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        StoreError::Connect(format!(
+                            "cannot create the directory {} for the {}: {e}",
+                            parent.display(),
+                            url.display
+                        ))
+                    })?;
+                }
+            }
+        }
+        // One direct attempt first: r2d2 would only report a timeout.
+        drop(url.establish()?);
+        let manager = Manager { url: url.clone() };
+        let pool = Pool::builder()
+            .max_size(max_size.max(1))
+            .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(ConnSetup { backend: url.backend }))
+            .build(manager)
+            .map_err(|e| StoreError::Pool(url.scrub(&e.to_string())))?;
+        Ok(Store { pool, backend: url.backend })
+    }
+
+    pub fn conn(&self) -> StoreResult<PooledConn> {
+        self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))
+    }
+
+    /// Applies the pending migrations of this backend; returns how many ran.
+    pub fn upgrade(&self) -> StoreResult<usize> {
+        let mut conn = self.conn()?;
+        let res = match &mut *conn {
+            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+            DbConn::Mysql(c) => c.run_pending_migrations(MYSQL_MIGRATIONS).map(|v| v.len()),
+        };
+        res.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+}
+
+/// Hands out connections through [`DbUrl::establish`], which dispatches on the URL's scheme
+/// (diesel's `MultiConnection::establish` tries SQLite first, which would treat a PostgreSQL URL as
+/// a file name).
+pub struct Manager {
+    url: DbUrl,
+}
+
+impl diesel::r2d2::ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        self.url.establish().map_err(|e| {
+            diesel::r2d2::Error::ConnectionError(diesel::ConnectionError::BadConnection(
+                e.to_string(),
+            ))
+        })
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        use diesel::r2d2::R2D2Connection;
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        conn.is_broken()
+    }
+}
+
+/// Current time, UTC, truncated to microseconds (what every backend stores exactly).
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::Timelike;
+    let n = chrono::Utc::now().naive_utc();
+    n.with_nanosecond(n.nanosecond() / 1000 * 1000).unwrap_or(n)
+}

@@ -1,0 +1,410 @@
+//! Secrets, their user metadata and their consumers.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{secret_consumers, secret_user_metadata, secrets};
+use super::{now, DbConn, StoreResult};
+use crate::model::{DateCond, Page, Secret, SecretConsumer, SecretFilter, SecretSortKey};
+
+type Db = <DbConn as diesel::Connection>::Backend;
+
+diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
+
+#[derive(Queryable, Selectable, Debug)]
+#[diesel(table_name = secrets)]
+pub struct SecretRow {
+    pub id: String,
+    pub project_id: String,
+    pub creator_id: Option<String>,
+    pub name: Option<String>,
+    pub secret_type: String,
+    pub expiration: Option<NaiveDateTime>,
+    pub algorithm: Option<String>,
+    pub bit_length: Option<i32>,
+    pub mode: Option<String>,
+    pub status: String,
+    pub content_type: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl From<SecretRow> for Secret {
+    fn from(r: SecretRow) -> Secret {
+        Secret {
+            id: r.id,
+            project_id: r.project_id,
+            creator_id: r.creator_id,
+            name: r.name,
+            secret_type: r.secret_type,
+            expiration: r.expiration,
+            algorithm: r.algorithm,
+            bit_length: r.bit_length,
+            mode: r.mode,
+            status: r.status,
+            content_type: r.content_type,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// The encrypted payload of a secret.
+#[derive(Queryable, Debug)]
+pub struct PayloadRow {
+    pub kek_id: Option<String>,
+    pub cypher_text: Option<Vec<u8>>,
+}
+
+/// Values of a new secret row.
+pub struct NewSecret<'a> {
+    pub secret: &'a Secret,
+    pub kek_id: Option<&'a str>,
+    pub cypher_text: Option<&'a [u8]>,
+}
+
+pub fn insert(conn: &mut DbConn, n: &NewSecret) -> StoreResult<()> {
+    let s = n.secret;
+    diesel::insert_into(secrets::table)
+        .values((
+            (
+                secrets::id.eq(&s.id),
+                secrets::project_id.eq(&s.project_id),
+                secrets::creator_id.eq(&s.creator_id),
+                secrets::name.eq(&s.name),
+                secrets::secret_type.eq(&s.secret_type),
+                secrets::expiration.eq(&s.expiration),
+                secrets::algorithm.eq(&s.algorithm),
+                secrets::bit_length.eq(&s.bit_length),
+            ),
+            (
+                secrets::mode.eq(&s.mode),
+                secrets::status.eq(&s.status),
+                secrets::content_type.eq(&s.content_type),
+                secrets::kek_id.eq(n.kek_id),
+                secrets::cypher_text.eq(n.cypher_text),
+                secrets::created_at.eq(s.created_at),
+                secrets::updated_at.eq(s.updated_at),
+            ),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A live (not deleted) secret by id, from any project; expiry is the caller's business.
+pub fn get(conn: &mut DbConn, id: &str) -> StoreResult<Option<Secret>> {
+    Ok(secrets::table
+        .filter(secrets::id.eq(id))
+        .filter(secrets::deleted_at.is_null())
+        .select(SecretRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(Secret::from))
+}
+
+pub fn get_payload(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<Option<PayloadRow>> {
+    Ok(secrets::table
+        .filter(secrets::id.eq(id))
+        .filter(secrets::project_id.eq(project))
+        .filter(secrets::deleted_at.is_null())
+        .select((secrets::kek_id, secrets::cypher_text))
+        .first(conn)
+        .optional()?)
+}
+
+/// Stores the payload of a secret that has none yet. False when it already had one (or is gone).
+pub fn set_payload(
+    conn: &mut DbConn,
+    id: &str,
+    project: &str,
+    content_type: &str,
+    kek_id: &str,
+    cypher_text: &[u8],
+) -> StoreResult<bool> {
+    let n = diesel::update(
+        secrets::table
+            .filter(secrets::id.eq(id))
+            .filter(secrets::project_id.eq(project))
+            .filter(secrets::deleted_at.is_null())
+            .filter(secrets::content_type.is_null()),
+    )
+    .set((
+        secrets::content_type.eq(content_type),
+        secrets::kek_id.eq(kek_id),
+        secrets::cypher_text.eq(cypher_text),
+        secrets::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Soft-deletes a secret: its ciphertext is erased at once, its user metadata removed and its
+/// consumers soft-deleted, in one transaction.
+pub fn delete(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<bool> {
+    conn.transaction(|c| {
+        let t = now();
+        let n = diesel::update(
+            secrets::table
+                .filter(secrets::id.eq(id))
+                .filter(secrets::project_id.eq(project))
+                .filter(secrets::deleted_at.is_null()),
+        )
+        .set((
+            secrets::deleted_at.eq(Some(t)),
+            secrets::updated_at.eq(t),
+            secrets::cypher_text.eq(None::<Vec<u8>>),
+            secrets::status.eq("DELETED"),
+        ))
+        .execute(c)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        diesel::delete(secret_user_metadata::table.filter(secret_user_metadata::secret_id.eq(id)))
+            .execute(c)?;
+        diesel::update(
+            secret_consumers::table
+                .filter(secret_consumers::secret_id.eq(id))
+                .filter(secret_consumers::deleted_at.is_null()),
+        )
+        .set(secret_consumers::deleted_at.eq(Some(t)))
+        .execute(c)?;
+        Ok(true)
+    })
+}
+
+fn date_filter<'a>(
+    q: secrets::BoxedQuery<'a, Db>,
+    col: DateCol,
+    conds: &[DateCond],
+) -> secrets::BoxedQuery<'a, Db> {
+    let mut q = q;
+    for c in conds {
+        q = match col {
+            DateCol::Created => match *c {
+                DateCond::Gt(t) => q.filter(secrets::created_at.gt(t)),
+                DateCond::Gte(t) => q.filter(secrets::created_at.ge(t)),
+                DateCond::Lt(t) => q.filter(secrets::created_at.lt(t)),
+                DateCond::Lte(t) => q.filter(secrets::created_at.le(t)),
+                DateCond::Eq(t) => q.filter(secrets::created_at.eq(t)),
+            },
+            DateCol::Updated => match *c {
+                DateCond::Gt(t) => q.filter(secrets::updated_at.gt(t)),
+                DateCond::Gte(t) => q.filter(secrets::updated_at.ge(t)),
+                DateCond::Lt(t) => q.filter(secrets::updated_at.lt(t)),
+                DateCond::Lte(t) => q.filter(secrets::updated_at.le(t)),
+                DateCond::Eq(t) => q.filter(secrets::updated_at.eq(t)),
+            },
+            DateCol::Expiration => match *c {
+                DateCond::Gt(t) => q.filter(secrets::expiration.gt(t)),
+                DateCond::Gte(t) => q.filter(secrets::expiration.ge(t)),
+                DateCond::Lt(t) => q.filter(secrets::expiration.lt(t)),
+                DateCond::Lte(t) => q.filter(secrets::expiration.le(t)),
+                DateCond::Eq(t) => q.filter(secrets::expiration.eq(t)),
+            },
+        };
+    }
+    q
+}
+
+#[derive(Clone, Copy)]
+enum DateCol {
+    Created,
+    Updated,
+    Expiration,
+}
+
+/// Case-insensitive SQL LIKE (the same on every backend; `%` and `_` are wildcards, as in
+/// Barbican).
+fn like_ci(pattern: &str) -> String {
+    pattern.to_lowercase()
+}
+
+fn filtered<'a>(
+    project: &'a str,
+    f: &'a SecretFilter,
+    now: NaiveDateTime,
+) -> secrets::BoxedQuery<'a, Db> {
+    let mut q = secrets::table
+        .into_boxed::<Db>()
+        .filter(secrets::project_id.eq(project))
+        .filter(secrets::deleted_at.is_null())
+        .filter(secrets::expiration.is_null().or(secrets::expiration.gt(now)));
+    if let Some(n) = &f.name {
+        q = q.filter(lower(secrets::name).like(like_ci(n)));
+    }
+    if let Some(a) = &f.alg {
+        q = q.filter(lower(secrets::algorithm).like(like_ci(a)));
+    }
+    if let Some(m) = &f.mode {
+        q = q.filter(lower(secrets::mode).like(like_ci(m)));
+    }
+    if let Some(b) = f.bits {
+        q = q.filter(secrets::bit_length.eq(b));
+    }
+    if let Some(t) = &f.secret_type {
+        q = q.filter(secrets::secret_type.eq(t));
+    }
+    q = date_filter(q, DateCol::Created, &f.created);
+    q = date_filter(q, DateCol::Updated, &f.updated);
+    date_filter(q, DateCol::Expiration, &f.expiration)
+}
+
+/// One page of a project's live secrets and the total that match.
+pub fn list(
+    conn: &mut DbConn,
+    project: &str,
+    f: &SecretFilter,
+    page: Page,
+) -> StoreResult<(Vec<Secret>, i64)> {
+    let now = now();
+    let total: i64 = filtered(project, f, now).count().get_result(conn)?;
+    if total <= page.offset {
+        return Ok((Vec::new(), total));
+    }
+    let mut q = filtered(project, f, now);
+    for (key, desc) in &f.sort {
+        q = match (key, desc) {
+            (SecretSortKey::Algorithm, false) => q.then_order_by(secrets::algorithm.asc()),
+            (SecretSortKey::Algorithm, true) => q.then_order_by(secrets::algorithm.desc()),
+            (SecretSortKey::BitLength, false) => q.then_order_by(secrets::bit_length.asc()),
+            (SecretSortKey::BitLength, true) => q.then_order_by(secrets::bit_length.desc()),
+            (SecretSortKey::Created, false) => q.then_order_by(secrets::created_at.asc()),
+            (SecretSortKey::Created, true) => q.then_order_by(secrets::created_at.desc()),
+            (SecretSortKey::Expiration, false) => q.then_order_by(secrets::expiration.asc()),
+            (SecretSortKey::Expiration, true) => q.then_order_by(secrets::expiration.desc()),
+            (SecretSortKey::Mode, false) => q.then_order_by(secrets::mode.asc()),
+            (SecretSortKey::Mode, true) => q.then_order_by(secrets::mode.desc()),
+            (SecretSortKey::Name, false) => q.then_order_by(secrets::name.asc()),
+            (SecretSortKey::Name, true) => q.then_order_by(secrets::name.desc()),
+            (SecretSortKey::SecretType, false) => q.then_order_by(secrets::secret_type.asc()),
+            (SecretSortKey::SecretType, true) => q.then_order_by(secrets::secret_type.desc()),
+            (SecretSortKey::Status, false) => q.then_order_by(secrets::status.asc()),
+            (SecretSortKey::Status, true) => q.then_order_by(secrets::status.desc()),
+            (SecretSortKey::Updated, false) => q.then_order_by(secrets::updated_at.asc()),
+            (SecretSortKey::Updated, true) => q.then_order_by(secrets::updated_at.desc()),
+        };
+    }
+    // Stable default and tie-break order: oldest first.
+    q = q.then_order_by(secrets::created_at.asc()).then_order_by(secrets::id.asc());
+    let rows: Vec<SecretRow> =
+        q.offset(page.offset).limit(page.limit).select(SecretRow::as_select()).load(conn)?;
+    Ok((rows.into_iter().map(Secret::from).collect(), total))
+}
+
+/// Live consumers of the given secrets, in creation order, keyed by secret id.
+pub fn consumers_of(
+    conn: &mut DbConn,
+    ids: &[&str],
+) -> StoreResult<Vec<(String, SecretConsumer)>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<(String, String, String, String)> = secret_consumers::table
+        .filter(secret_consumers::secret_id.eq_any(ids))
+        .filter(secret_consumers::deleted_at.is_null())
+        .order((secret_consumers::created_at.asc(), secret_consumers::id.asc()))
+        .select((
+            secret_consumers::secret_id,
+            secret_consumers::service,
+            secret_consumers::resource_type,
+            secret_consumers::resource_id,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(sid, service, resource_type, resource_id)| {
+            (sid, SecretConsumer { service, resource_type, resource_id })
+        })
+        .collect())
+}
+
+pub fn consumer_count(conn: &mut DbConn, id: &str) -> StoreResult<i64> {
+    Ok(secret_consumers::table
+        .filter(secret_consumers::secret_id.eq(id))
+        .filter(secret_consumers::deleted_at.is_null())
+        .count()
+        .get_result(conn)?)
+}
+
+// ---- user metadata -------------------------------------------------------------------------
+
+pub fn metadata(conn: &mut DbConn, id: &str) -> StoreResult<Vec<(String, String)>> {
+    Ok(secret_user_metadata::table
+        .filter(secret_user_metadata::secret_id.eq(id))
+        .order(secret_user_metadata::meta_key.asc())
+        .select((secret_user_metadata::meta_key, secret_user_metadata::meta_value))
+        .load(conn)?)
+}
+
+pub fn metadatum(conn: &mut DbConn, id: &str, key: &str) -> StoreResult<Option<String>> {
+    Ok(secret_user_metadata::table
+        .filter(secret_user_metadata::secret_id.eq(id))
+        .filter(secret_user_metadata::meta_key.eq(key))
+        .select(secret_user_metadata::meta_value)
+        .first(conn)
+        .optional()?)
+}
+
+fn insert_metadatum(conn: &mut DbConn, id: &str, key: &str, value: &str) -> QueryResult<usize> {
+    let t = now();
+    diesel::insert_into(secret_user_metadata::table)
+        .values((
+            secret_user_metadata::id.eq(uuid::Uuid::new_v4().to_string()),
+            secret_user_metadata::secret_id.eq(id),
+            secret_user_metadata::meta_key.eq(key),
+            secret_user_metadata::meta_value.eq(value),
+            secret_user_metadata::created_at.eq(t),
+            secret_user_metadata::updated_at.eq(t),
+        ))
+        .execute(conn)
+}
+
+/// Replaces all user metadata of a secret, in one transaction.
+pub fn replace_metadata(
+    conn: &mut DbConn,
+    id: &str,
+    items: &[(String, String)],
+) -> StoreResult<()> {
+    conn.transaction(|c| {
+        diesel::delete(secret_user_metadata::table.filter(secret_user_metadata::secret_id.eq(id)))
+            .execute(c)?;
+        for (k, v) in items {
+            insert_metadatum(c, id, k, v)?;
+        }
+        Ok(())
+    })
+}
+
+/// Adds one key; false if it already exists.
+pub fn add_metadatum(conn: &mut DbConn, id: &str, key: &str, value: &str) -> StoreResult<bool> {
+    match insert_metadatum(conn, id, key, value) {
+        Ok(_) => Ok(true),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Updates one existing key; false if it does not exist.
+pub fn update_metadatum(conn: &mut DbConn, id: &str, key: &str, value: &str) -> StoreResult<bool> {
+    let n = diesel::update(
+        secret_user_metadata::table
+            .filter(secret_user_metadata::secret_id.eq(id))
+            .filter(secret_user_metadata::meta_key.eq(key)),
+    )
+    .set((secret_user_metadata::meta_value.eq(value), secret_user_metadata::updated_at.eq(now())))
+    .execute(conn)?;
+    Ok(n > 0)
+}
+
+pub fn delete_metadatum(conn: &mut DbConn, id: &str, key: &str) -> StoreResult<()> {
+    diesel::delete(
+        secret_user_metadata::table
+            .filter(secret_user_metadata::secret_id.eq(id))
+            .filter(secret_user_metadata::meta_key.eq(key)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
