@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests, HTTP tests on SQLite, PostgreSQL and MariaDB, and the real
+# python-barbicanclient (library and CLI) against a dev server. Installs what it needs first.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+start=$(date +%s)
+
+bash scripts/deps.sh
+bash scripts/pyvenv.sh
+VENV="$(bash scripts/pyvenv.sh --print-path)"
+
+DB="portcullis_t$$"
+PG_URL="postgresql://portcullis_test:portcullis_test@127.0.0.1:5432/$DB"
+MY_URL="mysql://portcullis_test:portcullis_test@127.0.0.1:3306/$DB"
+SERVER_PID=""
+WORK="$(mktemp -d)"
+cleanup() {
+    [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
+    PGPASSWORD=portcullis_test psql -q -X -h 127.0.0.1 -U portcullis_test -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
+    mariadb -h 127.0.0.1 -u portcullis_test -pportcullis_test -e "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+PGPASSWORD=portcullis_test psql -q -X -h 127.0.0.1 -U portcullis_test -d postgres -c "CREATE DATABASE $DB"
+mariadb -h 127.0.0.1 -u portcullis_test -pportcullis_test -e "CREATE DATABASE $DB CHARACTER SET utf8mb4"
+
+echo "== build"
+cargo build --locked --all-targets
+
+echo "== unit and HTTP tests: SQLite"
+cargo test --locked
+echo "== HTTP tests: PostgreSQL ($DB)"
+PORTCULLIS_TEST_DATABASE_URL="$PG_URL" cargo test --locked --tests -- --skip 'tests::'
+echo "== HTTP tests: MariaDB ($DB)"
+PORTCULLIS_TEST_DATABASE_URL="$MY_URL" cargo test --locked --tests -- --skip 'tests::'
+
+echo "== python-barbicanclient against the dev server"
+PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+( cd "$WORK" && exec "$REPO/target/debug/portcullis" serve --dev --listen "127.0.0.1:$PORT" ) >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$PORT/healthcheck" >/dev/null && break; sleep 0.2; done
+PORTCULLIS_URL="http://127.0.0.1:$PORT" "$VENV/bin/python" tests/clients/barbicanclient_noauth.py
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || { echo "dev server did not exit cleanly on SIGTERM" >&2; exit 1; }
+SERVER_PID=""
+if grep -q 'cli payload\|later payload\|raw payload' "$WORK/server.log"; then
+    echo "payload material found in the server log" >&2; exit 1
+fi
+
+echo "== all tests passed in $(( $(date +%s) - start ))s"
