@@ -124,15 +124,14 @@ pub fn parse_microversion<'a>(values: impl Iterator<Item = &'a str>) -> Result<A
     let parse = |s: &str| -> Result<i64, String> {
         s.trim().parse::<i64>().map_err(|_| format!("invalid literal for int() with base 10: '{}'", s.trim()))
     };
-    let Some((maj, min)) = v.split_once('.') else {
-        return Err(MicroversionError::Invalid(format!(
-            "invalid version string: {v}; not enough values to unpack (expected 2, got 1)"
-        )));
-    };
-    let (maj, min) = match (parse(maj), parse(min)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
-            return Err(MicroversionError::Invalid(format!("invalid version string: {v}; {e}")))
+    // microversion-parse: `Version(*(int(p) for p in v.split('.', 1)))`, so the int() error of
+    // the first bad part wins over a missing minor.
+    let invalid = |e: String| MicroversionError::Invalid(format!("invalid version string: {v}; {e}"));
+    let (maj, min) = match v.split_once('.') {
+        Some((a, b)) => (parse(a).map_err(invalid)?, parse(b).map_err(invalid)?),
+        None => {
+            parse(&v).map_err(invalid)?;
+            return Err(invalid("Version.__new__() missing 1 required positional argument: 'minor'".into()));
         }
     };
     if maj == 1 && (0..=2).contains(&min) {
@@ -197,7 +196,7 @@ mod tests {
         assert_eq!(pv("key-manager 1.0, compute 2.1, key-manager 1.2"), Ok(2));
         assert_eq!(pv("key-manager 1.01"), Ok(1));
         assert_eq!(pv("key-manager 1.3"), Err("406 Unacceptable version header: 1.3".into()));
-        assert_eq!(pv("key-manager abc").unwrap_err()[..3].to_string(), "400");
+        assert_eq!(pv("key-manager abc").unwrap_err(), "400 invalid version string: abc; invalid literal for int() with base 10: 'abc'");
         assert_eq!(pv("key-manager 1").unwrap_err()[..3].to_string(), "400");
     }
 }

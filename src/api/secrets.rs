@@ -61,7 +61,8 @@ pub fn enforce(st: &AppState, rule: &str, ctx: &RequestContext, target: &PolicyT
 
 /// The policy target of a single-secret route (§4.1), from the stored secret only.
 pub fn target(s: &Secret, ctx: &RequestContext) -> PolicyTarget {
-    PolicyTarget::secret(&s.project_id, s.creator_id.as_deref(), ctx.user_id.as_deref(), &[], None, true)
+    let _ = ctx;
+    PolicyTarget::secret(&s.project_id, s.creator_id.as_deref(), false, None, true)
 }
 
 /// Id syntax, then existence (not project-scoped: policy decides), optionally with consumers.

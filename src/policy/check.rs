@@ -306,3 +306,18 @@ mod tests {
         assert!(parse("role:a role:b").is_err());
     }
 }
+
+/// Names of the rules a check references through `rule:`.
+pub fn referenced_rules(c: &Check) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(c: &Check, out: &mut Vec<String>) {
+        match c {
+            Check::Rule(n) => out.push(n.clone()),
+            Check::Not(i) => walk(i, out),
+            Check::And(v) | Check::Or(v) => v.iter().for_each(|i| walk(i, out)),
+            _ => {}
+        }
+    }
+    walk(c, &mut out);
+    out
+}

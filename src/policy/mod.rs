@@ -2,10 +2,15 @@
 
 pub mod check;
 pub mod defaults;
+pub mod file;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use check::{Check, Cred, Creds, RuleSet, Target};
+use parking_lot::RwLock;
 
 use crate::auth::RequestContext;
 
@@ -15,15 +20,20 @@ pub struct PolicyOptions {
     pub enforce_scope: bool,
 }
 
+/// One effective policy: every rule parsed, with its text (for `policy dump`).
 pub struct Policy {
-    rules: HashMap<String, Check>,
+    rules: HashMap<String, (Check, String)>,
     opts: PolicyOptions,
 }
 
 impl RuleSet for Policy {
     fn rule(&self, name: &str) -> Option<&Check> {
-        self.rules.get(name)
+        self.rules.get(name).map(|(c, _)| c)
     }
+}
+
+fn builtin(s: &str) -> Check {
+    check::parse(s).unwrap_or(Check::False)
 }
 
 impl Policy {
@@ -31,22 +41,47 @@ impl Policy {
     pub fn defaults(opts: PolicyOptions) -> Policy {
         let mut rules = HashMap::new();
         for (name, s) in defaults::BASE_RULES {
-            rules.insert(name.to_string(), check::parse(s).expect("built-in rule parses"));
+            rules.insert(name.to_string(), (builtin(s), s.to_string()));
         }
         for (name, new, legacy) in defaults::ROUTE_RULES {
-            let new = check::parse(&new.expand()).expect("built-in rule parses");
-            let c = if opts.enforce_new_defaults {
-                new
+            let new_s = new.expand();
+            let (c, text) = if opts.enforce_new_defaults {
+                (builtin(&new_s), new_s)
             } else {
-                Check::Or(vec![new, check::parse(legacy).expect("built-in rule parses")])
+                (Check::Or(vec![builtin(&new_s), builtin(legacy)]), format!("({new_s}) or ({legacy})"))
             };
-            rules.insert(name.to_string(), c);
+            rules.insert(name.to_string(), (c, text));
         }
         Policy { rules, opts }
     }
 
+    /// The defaults with an operator file's rules on top; also returns the file's warnings.
+    pub fn load(opts: PolicyOptions, path: Option<&Path>) -> Result<(Policy, Vec<String>), String> {
+        let mut p = Policy::defaults(opts);
+        let mut warnings = Vec::new();
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the policy file {}: {e}", path.display()))?;
+            let (rules, w) = file::parse(&text, &path.display().to_string())?;
+            warnings = w;
+            for r in rules {
+                p.rules.insert(r.name, (r.check, r.text));
+            }
+        }
+        Ok((p, warnings))
+    }
+
     pub fn options(&self) -> &PolicyOptions {
         &self.opts
+    }
+
+    /// The effective rules, sorted by name.
+    pub fn dump(&self) -> BTreeMap<&str, &str> {
+        self.rules.iter().map(|(k, (_, t))| (k.as_str(), t.as_str())).collect()
+    }
+
+    pub fn has_rule(&self, name: &str) -> bool {
+        self.rules.contains_key(name)
     }
 
     /// Decides `rule` for the caller on the target (entity facts only, never request input).
@@ -54,13 +89,90 @@ impl Policy {
         if self.opts.enforce_scope && (ctx.system_scope.is_some() || ctx.project_id.is_none()) {
             return false; // every Barbican rule has scope_types = ['project']
         }
-        let Some(c) = self.rules.get(rule) else { return false };
+        let Some((c, _)) = self.rules.get(rule) else { return false };
         let mut t = target.0.clone();
         t.insert(
             "enforce_new_defaults".into(),
             if self.opts.enforce_new_defaults { "True" } else { "False" }.into(),
         );
         check::eval(c, &t, &creds(ctx), self, 0)
+    }
+}
+
+/// The policy in force, re-read when its file changes; a malformed file is refused and the last
+/// good policy stays.
+pub struct PolicyStore {
+    current: RwLock<Arc<Policy>>,
+    opts: PolicyOptions,
+    path: Option<PathBuf>,
+    stamp: RwLock<Option<(SystemTime, u64)>>,
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+impl PolicyStore {
+    pub fn new(opts: PolicyOptions, path: Option<PathBuf>) -> Result<PolicyStore, String> {
+        let st = path.as_deref().and_then(stamp);
+        let (p, warnings) = Policy::load(opts.clone(), path.as_deref())?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        Ok(PolicyStore { current: RwLock::new(Arc::new(p)), opts, path, stamp: RwLock::new(st) })
+    }
+
+    pub fn get(&self) -> Arc<Policy> {
+        self.current.read().clone()
+    }
+
+    pub fn enforce(&self, rule: &str, ctx: &RequestContext, target: &PolicyTarget) -> bool {
+        self.get().enforce(rule, ctx, target)
+    }
+
+    /// Re-reads the file if it changed. Returns Some(error) when the new file was refused.
+    pub fn reload_if_changed(&self) -> Option<String> {
+        let path = self.path.as_deref()?;
+        let now = stamp(path);
+        if now == *self.stamp.read() {
+            return None;
+        }
+        *self.stamp.write() = now;
+        match Policy::load(self.opts.clone(), Some(path)) {
+            Ok((p, warnings)) => {
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+                *self.current.write() = Arc::new(p);
+                tracing::info!(file = %path.display(), "policy file reloaded");
+                None
+            }
+            Err(e) => {
+                tracing::error!("policy file refused, the previous policy stays in force: {e}");
+                Some(e)
+            }
+        }
+    }
+
+    /// Watches the file from a background thread.
+    pub fn watch(self: &Arc<Self>, every: Duration) {
+        if self.path.is_none() {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("policy-watch".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                match me.upgrade() {
+                    Some(s) => {
+                        s.reload_if_changed();
+                    }
+                    None => return,
+                }
+            })
+            .ok();
     }
 }
 
@@ -87,31 +199,46 @@ impl PolicyTarget {
         PolicyTarget::default()
     }
 
-    /// Target of a single-secret route (§4.1). `acl_read_users` / `read_project_access` come from
-    /// the secret's `read` ACL; with no ACL row project access is implicitly true.
+    /// Target of a single-secret route (§4.1): `caller_listed` = the caller is a user of the
+    /// secret's `read` ACL; `read_project_access` = that ACL's project access (None: no ACL row,
+    /// which means true). The ACL routes themselves get no ACL facts.
     pub fn secret(
         project_id: &str,
         creator_id: Option<&str>,
-        caller: Option<&str>,
-        acl_read_users: &[String],
+        caller_listed: bool,
+        read_project_access: Option<bool>,
+        with_acl_facts: bool,
+    ) -> PolicyTarget {
+        PolicyTarget::entity("secret", project_id, creator_id, caller_listed, read_project_access, with_acl_facts)
+    }
+
+    /// The same for containers (`target.container.*`).
+    pub fn entity(
+        kind: &str,
+        project_id: &str,
+        creator_id: Option<&str>,
+        caller_listed: bool,
         read_project_access: Option<bool>,
         with_acl_facts: bool,
     ) -> PolicyTarget {
         let mut t = Target::new();
-        t.insert("target.secret.project_id".into(), project_id.to_string());
-        t.insert("target.secret.creator_id".into(), creator_id.unwrap_or("None").to_string());
+        t.insert(format!("target.{kind}.project_id"), project_id.to_string());
+        t.insert(format!("target.{kind}.creator_id"), creator_id.unwrap_or("None").to_string());
         if with_acl_facts {
-            if let Some(u) = caller {
-                if acl_read_users.iter().any(|x| x == u) {
-                    t.insert("target.secret.read".into(), "read".into());
-                }
+            if caller_listed {
+                t.insert(format!("target.{kind}.read"), "read".into());
             }
             let pa = read_project_access.unwrap_or(true);
-            t.insert(
-                "target.secret.read_project_access".into(),
-                if pa { "True" } else { "False" }.into(),
-            );
+            t.insert(format!("target.{kind}.read_project_access"), if pa { "True" } else { "False" }.into());
         }
+        PolicyTarget(t)
+    }
+
+    /// Target of an order route.
+    pub fn order(project_id: &str, creator_id: Option<&str>) -> PolicyTarget {
+        let mut t = Target::new();
+        t.insert("target.order.project_id".into(), project_id.to_string());
+        t.insert("target.order.creator_id".into(), creator_id.unwrap_or("None").to_string());
         PolicyTarget(t)
     }
 }
@@ -130,7 +257,7 @@ mod tests {
     }
 
     fn secret(project: &str, creator: &str) -> PolicyTarget {
-        PolicyTarget::secret(project, Some(creator), None, &[], None, true)
+        PolicyTarget::secret(project, Some(creator), false, None, true)
     }
 
     #[test]
@@ -159,10 +286,10 @@ mod tests {
             "any project's admin may read metadata (copied quirk)");
         assert!(!p.enforce("secret:decrypt", &ctx(&["admin", "member", "reader"], "p2", "u9"), &t));
         assert!(!p.enforce("secrets:post", &ctx(&["creator"], "p1", "u2"), &t), "legacy role off");
-        let private = PolicyTarget::secret("p1", Some("u1"), Some("u2"), &[], Some(false), true);
+        let private = PolicyTarget::secret("p1", Some("u1"), false, Some(false), true);
         assert!(!p.enforce("secret:decrypt", &ctx(&["member"], "p1", "u2"), &private));
         assert!(p.enforce("secret:decrypt", &ctx(&["member"], "p1", "u1"), &private));
-        let acl = PolicyTarget::secret("p1", Some("u1"), Some("u7"), &["u7".into()], Some(false), true);
+        let acl = PolicyTarget::secret("p1", Some("u1"), true, Some(false), true);
         assert!(p.enforce("secret:decrypt", &ctx(&[], "p3", "u7"), &acl), "ACL user, any project");
         let mut sys = ctx(&["admin"], "p1", "u1");
         sys.system_scope = Some("all".into());
