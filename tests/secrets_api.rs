@@ -483,7 +483,6 @@ async fn expiration_parsing_and_utc_conversion() {
 /// Expirations far in the future (Castellan and tempest use such dates) must be kept as sent,
 /// and filter bounds past 2038 must work.
 #[actix_web::test]
-#[ignore = "MariaDB/MySQL: diesel binds Timestamp parameters as MYSQL_TYPE_TIMESTAMP, so values after 2038-01-19T03:14:07 become NULL (expiration silently dropped, filters never match); passes on SQLite and PostgreSQL"]
 async fn expiration_after_2038_is_kept() {
     let s = common::start().await;
     let p = common::project();
@@ -1153,9 +1152,9 @@ fn add_consumer(s: &common::TestServer, secret: &str, project: &str, service: &s
             sc::service.eq(service),
             sc::resource_type.eq("instance"),
             sc::resource_id.eq(resource_id),
-            sc::created_at.eq(at),
-            sc::updated_at.eq(at),
-            sc::deleted_at.eq(None::<chrono::NaiveDateTime>),
+            sc::created_at.eq(portcullis::store::to_micros(at)),
+            sc::updated_at.eq(portcullis::store::to_micros(at)),
+            sc::deleted_at.eq(None::<i64>),
         ))
         .execute(&mut conn)
         .expect("insert consumer");

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::project_keks;
-use super::{now, DbConn, StoreResult};
+use super::{now_micros, DbConn, StoreResult};
 
 #[derive(Queryable, Selectable, Debug)]
 #[diesel(table_name = project_keks)]
@@ -13,8 +13,8 @@ pub struct KekRow {
     pub active: bool,
     pub master_version: i32,
     pub wrapped_key: Vec<u8>,
-    pub created_at: chrono::NaiveDateTime,
-    pub updated_at: chrono::NaiveDateTime,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 pub fn active_for_project(conn: &mut DbConn, project: &str) -> StoreResult<Option<KekRow>> {
@@ -38,7 +38,7 @@ pub fn insert(
     master_version: i32,
     wrapped: &[u8],
 ) -> StoreResult<()> {
-    let t = now();
+    let t = now_micros();
     diesel::insert_into(project_keks::table)
         .values((
             project_keks::id.eq(id),

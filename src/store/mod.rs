@@ -5,6 +5,7 @@
 
 pub mod schema;
 pub mod secrets;
+pub mod acls;
 pub mod keks;
 pub mod projects;
 
@@ -253,9 +254,20 @@ impl diesel::r2d2::ManageConnection for Manager {
     }
 }
 
-/// Current time, UTC, truncated to microseconds (what every backend stores exactly).
+/// Current time, UTC, truncated to microseconds (what the store keeps).
 pub fn now() -> chrono::NaiveDateTime {
-    use chrono::Timelike;
-    let n = chrono::Utc::now().naive_utc();
-    n.with_nanosecond(n.nanosecond() / 1000 * 1000).unwrap_or(n)
+    from_micros(to_micros(chrono::Utc::now().naive_utc()))
+}
+
+/// A UTC time as stored: microseconds since the Unix epoch.
+pub fn to_micros(t: chrono::NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_micros()
+}
+
+pub fn now_micros() -> i64 {
+    to_micros(chrono::Utc::now().naive_utc())
+}
+
+pub fn from_micros(m: i64) -> chrono::NaiveDateTime {
+    chrono::DateTime::from_timestamp_micros(m).map(|d| d.naive_utc()).unwrap_or_default()
 }

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::projects;
-use super::{now, DbConn, StoreResult};
+use super::{now_micros, DbConn, StoreResult};
 
 pub fn ensure(conn: &mut DbConn, external_id: &str) -> StoreResult<()> {
     let exists = projects::table
@@ -16,7 +16,7 @@ pub fn ensure(conn: &mut DbConn, external_id: &str) -> StoreResult<()> {
         return Ok(());
     }
     match diesel::insert_into(projects::table)
-        .values((projects::external_id.eq(external_id), projects::created_at.eq(now())))
+        .values((projects::external_id.eq(external_id), projects::created_at.eq(now_micros())))
         .execute(conn)
     {
         Ok(_) => Ok(()),

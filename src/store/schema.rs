@@ -1,9 +1,12 @@
 //! diesel table definitions, shared by every backend (see `migrations/<backend>/`).
+//!
+//! Times are stored as BIGINT microseconds since the Unix epoch, UTC: exact and comparable on
+//! every backend (MariaDB drops TIMESTAMP-typed binds after 2038, SQLite has no time type).
 
 diesel::table! {
     projects (external_id) {
         external_id -> Text,
-        created_at -> Timestamp,
+        created_at -> BigInt,
     }
 }
 
@@ -14,8 +17,8 @@ diesel::table! {
         active -> Bool,
         master_version -> Integer,
         wrapped_key -> Binary,
-        created_at -> Timestamp,
-        updated_at -> Timestamp,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
@@ -26,7 +29,7 @@ diesel::table! {
         creator_id -> Nullable<Text>,
         name -> Nullable<Text>,
         secret_type -> Text,
-        expiration -> Nullable<Timestamp>,
+        expiration -> Nullable<BigInt>,
         algorithm -> Nullable<Text>,
         bit_length -> Nullable<Integer>,
         mode -> Nullable<Text>,
@@ -34,9 +37,9 @@ diesel::table! {
         content_type -> Nullable<Text>,
         kek_id -> Nullable<Text>,
         cypher_text -> Nullable<Binary>,
-        created_at -> Timestamp,
-        updated_at -> Timestamp,
-        deleted_at -> Nullable<Timestamp>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
     }
 }
 
@@ -46,8 +49,8 @@ diesel::table! {
         secret_id -> Text,
         meta_key -> Text,
         meta_value -> Text,
-        created_at -> Timestamp,
-        updated_at -> Timestamp,
+        created_at -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
@@ -59,13 +62,36 @@ diesel::table! {
         service -> Text,
         resource_type -> Text,
         resource_id -> Text,
-        created_at -> Timestamp,
-        updated_at -> Timestamp,
-        deleted_at -> Nullable<Timestamp>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    acls (id) {
+        id -> Text,
+        entity_type -> Text,
+        entity_id -> Text,
+        operation -> Text,
+        project_access -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    acl_users (id) {
+        id -> Text,
+        acl_id -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
     }
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    acls,
+    acl_users,
     projects,
     project_keks,
     secrets,

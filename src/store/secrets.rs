@@ -1,10 +1,9 @@
 //! Secrets, their user metadata and their consumers.
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{secret_consumers, secret_user_metadata, secrets};
-use super::{now, DbConn, StoreResult};
+use super::{from_micros, now_micros, to_micros, DbConn, StoreResult};
 use crate::model::{DateCond, Page, Secret, SecretConsumer, SecretFilter, SecretSortKey};
 
 type Db = <DbConn as diesel::Connection>::Backend;
@@ -19,14 +18,14 @@ pub struct SecretRow {
     pub creator_id: Option<String>,
     pub name: Option<String>,
     pub secret_type: String,
-    pub expiration: Option<NaiveDateTime>,
+    pub expiration: Option<i64>,
     pub algorithm: Option<String>,
     pub bit_length: Option<i32>,
     pub mode: Option<String>,
     pub status: String,
     pub content_type: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub created_at: i64,
+    pub updated_at: i64,
 }
 
 impl From<SecretRow> for Secret {
@@ -37,14 +36,14 @@ impl From<SecretRow> for Secret {
             creator_id: r.creator_id,
             name: r.name,
             secret_type: r.secret_type,
-            expiration: r.expiration,
+            expiration: r.expiration.map(from_micros),
             algorithm: r.algorithm,
             bit_length: r.bit_length,
             mode: r.mode,
             status: r.status,
             content_type: r.content_type,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: from_micros(r.created_at),
+            updated_at: from_micros(r.updated_at),
         }
     }
 }
@@ -73,7 +72,7 @@ pub fn insert(conn: &mut DbConn, n: &NewSecret) -> StoreResult<()> {
                 secrets::creator_id.eq(&s.creator_id),
                 secrets::name.eq(&s.name),
                 secrets::secret_type.eq(&s.secret_type),
-                secrets::expiration.eq(&s.expiration),
+                secrets::expiration.eq(s.expiration.map(to_micros)),
                 secrets::algorithm.eq(&s.algorithm),
                 secrets::bit_length.eq(&s.bit_length),
             ),
@@ -83,8 +82,8 @@ pub fn insert(conn: &mut DbConn, n: &NewSecret) -> StoreResult<()> {
                 secrets::content_type.eq(&s.content_type),
                 secrets::kek_id.eq(n.kek_id),
                 secrets::cypher_text.eq(n.cypher_text),
-                secrets::created_at.eq(s.created_at),
-                secrets::updated_at.eq(s.updated_at),
+                secrets::created_at.eq(to_micros(s.created_at)),
+                secrets::updated_at.eq(to_micros(s.updated_at)),
             ),
         ))
         .execute(conn)?;
@@ -132,7 +131,7 @@ pub fn set_payload(
         secrets::content_type.eq(content_type),
         secrets::kek_id.eq(kek_id),
         secrets::cypher_text.eq(cypher_text),
-        secrets::updated_at.eq(now()),
+        secrets::updated_at.eq(now_micros()),
     ))
     .execute(conn)?;
     Ok(n == 1)
@@ -142,7 +141,7 @@ pub fn set_payload(
 /// consumers soft-deleted, in one transaction.
 pub fn delete(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<bool> {
     conn.transaction(|c| {
-        let t = now();
+        let t = now_micros();
         let n = diesel::update(
             secrets::table
                 .filter(secrets::id.eq(id))
@@ -179,31 +178,46 @@ fn date_filter<'a>(
 ) -> secrets::BoxedQuery<'a, Db> {
     let mut q = q;
     for c in conds {
+        let c = &match *c {
+            DateCond::Gt(t) => DateCondM::Gt(to_micros(t)),
+            DateCond::Gte(t) => DateCondM::Gte(to_micros(t)),
+            DateCond::Lt(t) => DateCondM::Lt(to_micros(t)),
+            DateCond::Lte(t) => DateCondM::Lte(to_micros(t)),
+            DateCond::Eq(t) => DateCondM::Eq(to_micros(t)),
+        };
         q = match col {
             DateCol::Created => match *c {
-                DateCond::Gt(t) => q.filter(secrets::created_at.gt(t)),
-                DateCond::Gte(t) => q.filter(secrets::created_at.ge(t)),
-                DateCond::Lt(t) => q.filter(secrets::created_at.lt(t)),
-                DateCond::Lte(t) => q.filter(secrets::created_at.le(t)),
-                DateCond::Eq(t) => q.filter(secrets::created_at.eq(t)),
+                DateCondM::Gt(t) => q.filter(secrets::created_at.gt(t)),
+                DateCondM::Gte(t) => q.filter(secrets::created_at.ge(t)),
+                DateCondM::Lt(t) => q.filter(secrets::created_at.lt(t)),
+                DateCondM::Lte(t) => q.filter(secrets::created_at.le(t)),
+                DateCondM::Eq(t) => q.filter(secrets::created_at.eq(t)),
             },
             DateCol::Updated => match *c {
-                DateCond::Gt(t) => q.filter(secrets::updated_at.gt(t)),
-                DateCond::Gte(t) => q.filter(secrets::updated_at.ge(t)),
-                DateCond::Lt(t) => q.filter(secrets::updated_at.lt(t)),
-                DateCond::Lte(t) => q.filter(secrets::updated_at.le(t)),
-                DateCond::Eq(t) => q.filter(secrets::updated_at.eq(t)),
+                DateCondM::Gt(t) => q.filter(secrets::updated_at.gt(t)),
+                DateCondM::Gte(t) => q.filter(secrets::updated_at.ge(t)),
+                DateCondM::Lt(t) => q.filter(secrets::updated_at.lt(t)),
+                DateCondM::Lte(t) => q.filter(secrets::updated_at.le(t)),
+                DateCondM::Eq(t) => q.filter(secrets::updated_at.eq(t)),
             },
             DateCol::Expiration => match *c {
-                DateCond::Gt(t) => q.filter(secrets::expiration.gt(t)),
-                DateCond::Gte(t) => q.filter(secrets::expiration.ge(t)),
-                DateCond::Lt(t) => q.filter(secrets::expiration.lt(t)),
-                DateCond::Lte(t) => q.filter(secrets::expiration.le(t)),
-                DateCond::Eq(t) => q.filter(secrets::expiration.eq(t)),
+                DateCondM::Gt(t) => q.filter(secrets::expiration.gt(t)),
+                DateCondM::Gte(t) => q.filter(secrets::expiration.ge(t)),
+                DateCondM::Lt(t) => q.filter(secrets::expiration.lt(t)),
+                DateCondM::Lte(t) => q.filter(secrets::expiration.le(t)),
+                DateCondM::Eq(t) => q.filter(secrets::expiration.eq(t)),
             },
         };
     }
     q
+}
+
+enum DateCondM {
+    Gt(i64),
+    Gte(i64),
+    Lt(i64),
+    Lte(i64),
+    Eq(i64),
 }
 
 #[derive(Clone, Copy)]
@@ -222,7 +236,7 @@ fn like_ci(pattern: &str) -> String {
 fn filtered<'a>(
     project: &'a str,
     f: &'a SecretFilter,
-    now: NaiveDateTime,
+    now: i64,
 ) -> secrets::BoxedQuery<'a, Db> {
     let mut q = secrets::table
         .into_boxed::<Db>()
@@ -256,7 +270,7 @@ pub fn list(
     f: &SecretFilter,
     page: Page,
 ) -> StoreResult<(Vec<Secret>, i64)> {
-    let now = now();
+    let now = now_micros();
     let total: i64 = filtered(project, f, now).count().get_result(conn)?;
     if total <= page.offset {
         return Ok((Vec::new(), total));
@@ -346,7 +360,7 @@ pub fn metadatum(conn: &mut DbConn, id: &str, key: &str) -> StoreResult<Option<S
 }
 
 fn insert_metadatum(conn: &mut DbConn, id: &str, key: &str, value: &str) -> QueryResult<usize> {
-    let t = now();
+    let t = now_micros();
     diesel::insert_into(secret_user_metadata::table)
         .values((
             secret_user_metadata::id.eq(uuid::Uuid::new_v4().to_string()),
@@ -394,7 +408,7 @@ pub fn update_metadatum(conn: &mut DbConn, id: &str, key: &str, value: &str) -> 
             .filter(secret_user_metadata::secret_id.eq(id))
             .filter(secret_user_metadata::meta_key.eq(key)),
     )
-    .set((secret_user_metadata::meta_value.eq(value), secret_user_metadata::updated_at.eq(now())))
+    .set((secret_user_metadata::meta_value.eq(value), secret_user_metadata::updated_at.eq(now_micros())))
     .execute(conn)?;
     Ok(n > 0)
 }

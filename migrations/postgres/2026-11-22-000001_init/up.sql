@@ -1,6 +1,6 @@
 CREATE TABLE projects (
     external_id VARCHAR(255) NOT NULL PRIMARY KEY,
-    created_at TIMESTAMP NOT NULL
+    created_at BIGINT NOT NULL
 );
 
 CREATE TABLE project_keks (
@@ -9,8 +9,8 @@ CREATE TABLE project_keks (
     active BOOLEAN NOT NULL,
     master_version INTEGER NOT NULL,
     wrapped_key BYTEA NOT NULL,
-    created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
 );
 CREATE INDEX ix_project_keks_project ON project_keks (project_id, active);
 
@@ -20,7 +20,7 @@ CREATE TABLE secrets (
     creator_id VARCHAR(255),
     name VARCHAR(255),
     secret_type VARCHAR(255) NOT NULL,
-    expiration TIMESTAMP,
+    expiration BIGINT,
     algorithm VARCHAR(255),
     bit_length INTEGER,
     mode VARCHAR(255),
@@ -28,9 +28,9 @@ CREATE TABLE secrets (
     content_type VARCHAR(255),
     kek_id VARCHAR(36),
     cypher_text BYTEA,
-    created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL,
-    deleted_at TIMESTAMP
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    deleted_at BIGINT
 );
 CREATE INDEX ix_secrets_project ON secrets (project_id, deleted_at, created_at);
 CREATE INDEX ix_secrets_kek ON secrets (kek_id);
@@ -40,8 +40,8 @@ CREATE TABLE secret_user_metadata (
     secret_id VARCHAR(36) NOT NULL,
     meta_key VARCHAR(255) NOT NULL,
     meta_value VARCHAR(255) NOT NULL,
-    created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
     CONSTRAINT uq_secret_user_metadata UNIQUE (secret_id, meta_key)
 );
 
@@ -52,9 +52,9 @@ CREATE TABLE secret_consumers (
     service VARCHAR(255) NOT NULL,
     resource_type VARCHAR(255) NOT NULL,
     resource_id VARCHAR(36) NOT NULL,
-    created_at TIMESTAMP NOT NULL,
-    updated_at TIMESTAMP NOT NULL,
-    deleted_at TIMESTAMP,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    deleted_at BIGINT,
     CONSTRAINT uq_secret_consumers UNIQUE (secret_id, service, resource_type, resource_id)
 );
 CREATE INDEX ix_secret_consumers_resource ON secret_consumers (resource_id);

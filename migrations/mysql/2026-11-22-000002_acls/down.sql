@@ -1,0 +1,2 @@
+DROP TABLE acl_users;
+DROP TABLE acls;
