@@ -116,6 +116,8 @@ pub fn bind(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            // pecan serves `/v1/secrets/{id}/` and `/v1//secrets` as if the slash were absent
+            .wrap(actix_web::middleware::NormalizePath::trim())
             .wrap(actix_web::middleware::from_fn(api::middleware::request_id))
             .configure(api::configure)
     })

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::error::{respond, ApiError};
 use super::http::{base_href, json_body, require_json_accept, require_json_content_type};
-use super::secrets::{ctx, enforce, load, target};
+use super::secrets::{ctx, enforce, load};
 use super::validate;
 use super::AppState;
 use crate::model::Secret;
@@ -31,13 +31,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Look-up, optional Accept negotiation, then policy.
 async fn authorize(req: &HttpRequest, st: &AppState, id: &str, rule: &str, json_only: bool) -> Result<Secret, ApiError> {
-    let (secret, _) = load(st, id, false).await?;
+    let l = load(st, req, id, false).await?;
     if json_only {
         require_json_accept(req)?;
     }
     let ctx = ctx(req)?;
-    enforce(st, rule, &ctx, &target(&secret, &ctx))?;
-    Ok(secret)
+    enforce(st, rule, &ctx, &l.target())?;
+    Ok(l.secret)
 }
 
 async fn get_all(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {

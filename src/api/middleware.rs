@@ -50,9 +50,11 @@ pub fn webob_error(status: StatusCode, detail: &str, accept: Option<&str>, defau
         406 => "The resource could not be generated that was acceptable to your browser (content of type) .",
         _ => "",
     };
-    let offer = match accept {
-        None if default_plain => "text/plain",
-        _ => best_match(accept, &["text/html", "application/json", "text/plain"]).unwrap_or("text/html"),
+    // webob offers HTML and JSON; no Accept, or no match, gets plain text.
+    let _ = default_plain;
+    let offer = match accept.filter(|a| !a.trim().is_empty()) {
+        None => "text/plain",
+        Some(_) => best_match(accept, &["text/html", "application/json"]).unwrap_or("text/plain"),
     };
     let mut b = HttpResponse::build(status);
     match offer {
@@ -117,7 +119,7 @@ pub fn parse_microversion<'a>(values: impl Iterator<Item = &'a str>) -> Result<A
             }
         }
     }
-    let Some(v) = found else { return Ok(ApiVersion(0)) };
+    let Some(v) = found.filter(|v| !v.is_empty()) else { return Ok(ApiVersion(0)) };
     if v.eq_ignore_ascii_case("latest") {
         return Ok(ApiVersion(2));
     }

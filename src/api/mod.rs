@@ -1,5 +1,6 @@
 //! HTTP (actix-web): routes, Barbican's JSON shapes, hrefs, paging and errors.
 
+pub mod acls;
 pub mod error;
 pub mod http;
 pub mod metadata;

@@ -8,9 +8,9 @@ use zeroize::Zeroizing;
 
 use super::error::{respond, ApiError};
 use super::http::{
-    api_version, base_href, content_media_type, fmt_ts, header_str, json_body_raw, page, paged_body,
+    api_version, base_href, content_media_type, fmt_ts, header_str, json_body, page, paged_body,
     parse_isotime, query_get, query_pairs, read_body, require_json_accept, require_json_content_type,
-    strip_strings, valid_uuid4, ApiVersion,
+    valid_uuid4, ApiVersion,
 };
 use super::validate::{lenient_b64decode, normalize_content_type, secret_create};
 use super::AppState;
@@ -20,6 +20,7 @@ use crate::model::{
 };
 use crate::policy::PolicyTarget;
 use crate::service::secrets as svc;
+use crate::store::acls::{self, ReadFacts};
 use crate::store::now;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -41,7 +42,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_payload))
             .default_service(web::to(|req, st| not_allowed(req, st, "GET"))),
     )
-    .configure(super::metadata::routes);
+    .configure(super::metadata::routes)
+    .configure(super::acls::secret_routes)
+    .service(
+        // Unknown sub-resources: the id is checked and looked up first (§2.3.4), then 404.
+        web::resource("/secrets/{id}/{rest:.*}").default_service(web::to(unknown_subpath)),
+    );
+}
+
+async fn unknown_subpath(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+    let id = req.match_info().get("id").unwrap_or("").to_string();
+    match load(&st, &req, &id, false).await {
+        Ok(_) => ApiError::not_found_route().render(""),
+        Err(e) => e.render(""),
+    }
 }
 
 pub fn ctx(req: &HttpRequest) -> Result<RequestContext, ApiError> {
@@ -59,23 +73,35 @@ pub fn enforce(st: &AppState, rule: &str, ctx: &RequestContext, target: &PolicyT
     }
 }
 
-/// The policy target of a single-secret route (§4.1), from the stored secret only.
-pub fn target(s: &Secret, ctx: &RequestContext) -> PolicyTarget {
-    let _ = ctx;
-    PolicyTarget::secret(&s.project_id, s.creator_id.as_deref(), false, None, true)
+/// A secret looked up for a request, with what its policy target needs.
+pub struct Loaded {
+    pub secret: Secret,
+    pub consumers: Vec<SecretConsumer>,
+    pub acl: ReadFacts,
 }
 
-/// Id syntax, then existence (not project-scoped: policy decides), optionally with consumers.
-pub async fn load(st: &AppState, id: &str, with_consumers: bool) -> Result<(Secret, Vec<SecretConsumer>), ApiError> {
+impl Loaded {
+    /// The policy target of a single-secret route (§4.1), from stored facts only.
+    pub fn target(&self) -> PolicyTarget {
+        let s = &self.secret;
+        PolicyTarget::secret(&s.project_id, s.creator_id.as_deref(), self.acl.caller_listed, self.acl.project_access, true)
+    }
+}
+
+/// Id syntax, then existence (not project-scoped: policy decides), the caller's standing in
+/// the secret's `read` ACL, and optionally its consumers.
+pub async fn load(st: &AppState, req: &HttpRequest, id: &str, with_consumers: bool) -> Result<Loaded, ApiError> {
     if !valid_uuid4(id) {
         return Err(ApiError::bare(404, "Not Found. Provided secret id is invalid."));
     }
     let id = id.to_string();
+    let caller = req.extensions().get::<RequestContext>().and_then(|c| c.user_id.clone());
     st.run(move |core| {
         let mut conn = core.conn()?;
-        let s = svc::lookup(&mut conn, &id)?;
-        let c = if with_consumers { svc::consumers(&mut conn, &id)? } else { Vec::new() };
-        Ok((s, c))
+        let secret = svc::lookup(&mut conn, &id)?;
+        let acl = acls::read_facts(&mut conn, "secret", &id, caller.as_deref())?;
+        let consumers = if with_consumers { svc::consumers(&mut conn, &id)? } else { Vec::new() };
+        Ok(Loaded { secret, consumers, acl })
     })
     .await
 }
@@ -83,7 +109,7 @@ pub async fn load(st: &AppState, id: &str, with_consumers: bool) -> Result<(Secr
 /// Routing 405 on a secret resource: the id is checked and looked up first, as Barbican does.
 async fn not_allowed(req: HttpRequest, st: web::Data<AppState>, allow: &'static str) -> HttpResponse {
     let id = req.match_info().get("id").unwrap_or("").to_string();
-    match load(&st, &id, false).await {
+    match load(&st, &req, &id, false).await {
         Ok(_) => ApiError::method_not_allowed(allow).render(""),
         Err(e) => e.render(""),
     }
@@ -154,11 +180,10 @@ async fn create_inner(req: HttpRequest, st: web::Data<AppState>, body: web::Payl
     let ctx = ctx(&req)?;
     enforce(&st, "secrets:post", &ctx, &PolicyTarget::none())?;
     require_json_content_type(&req)?;
-    let mut v = json_body_raw(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-    // The size limit applies to the payload as sent, before whitespace is stripped.
-    let raw_len = v.get("payload").and_then(Value::as_str).map(str::len);
-    strip_strings(&mut v);
-    let n = secret_create(&v, raw_len, st.cfg.default.max_allowed_secret_in_bytes, now())?;
+    // Barbican strips every string before validating, so the size limit applies to the
+    // stripped payload (checked against the reference server).
+    let v = json_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
+    let n = secret_create(&v, st.cfg.default.max_allowed_secret_in_bytes, now())?;
     if n.transport_key_id.is_some() {
         return Err(ApiError::issue(400, "Provided transport key was not found."));
     }
@@ -294,17 +319,14 @@ async fn list_inner(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpRes
     if let Some(v) = non_empty("sort") {
         f.sort = sort_keys(&v)?;
     }
-    let acl_only = query_get(&q, "acl_only").is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        && ctx.user_id.is_some();
+    let acl_user = ctx
+        .user_id
+        .clone()
+        .filter(|_| query_get(&q, "acl_only").is_some_and(|v| v.eq_ignore_ascii_case("true")));
     let with_consumers = api_version(&req) >= ApiVersion(1);
     let project = ctx.project().to_string();
-    let (rows, total) = if acl_only {
-        // Secrets shared with the caller through ACLs: there are no ACLs before the ACL routes
-        // exist, so the answer is an empty page.
-        (Vec::new(), 0)
-    } else {
-        st.run(move |core| svc::list(core, &project, &f, pg, with_consumers)).await?
-    };
+    let (rows, total) =
+        st.run(move |core| svc::list(core, &project, acl_user.as_deref(), &f, pg, with_consumers)).await?;
     let base = base_href(&req, &st);
     let items: Vec<Value> = rows
         .iter()
@@ -328,14 +350,15 @@ async fn get_inner(req: HttpRequest, st: web::Data<AppState>, id: String) -> Res
     let accept = header_str(&req, header::ACCEPT).map(str::to_string);
     let metadata_request = matches!(accept.as_deref(), None | Some("application/json") | Some("*/*"));
     let with_consumers = metadata_request && api_version(&req) >= ApiVersion(1);
-    let (secret, consumers) = load(&st, &id, with_consumers).await?;
+    let l = load(&st, &req, &id, with_consumers).await?;
     let ctx = ctx(&req)?;
     if !metadata_request {
         // Legacy payload download through the secret's URI.
-        enforce(&st, "secret:decrypt", &ctx, &target(&secret, &ctx))?;
-        return payload_response(&st, secret, accept.as_deref().unwrap_or("")).await;
+        enforce(&st, "secret:decrypt", &ctx, &l.target())?;
+        return payload_response(&st, l.secret, accept.as_deref().unwrap_or("")).await;
     }
-    enforce(&st, "secret:get", &ctx, &target(&secret, &ctx))?;
+    enforce(&st, "secret:get", &ctx, &l.target())?;
+    let (secret, consumers) = (l.secret, l.consumers);
     if query_get(&query_pairs(&req), "transport_key_needed").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
         return Err(ApiError::issue(400, "Transport keys are not supported by this secret store."));
     }
@@ -350,9 +373,10 @@ async fn get_payload(req: HttpRequest, st: web::Data<AppState>, id: web::Path<St
 }
 
 async fn get_payload_inner(req: HttpRequest, st: web::Data<AppState>, id: String) -> Result<HttpResponse, ApiError> {
-    let (secret, _) = load(&st, &id, false).await?;
+    let l = load(&st, &req, &id, false).await?;
     let ctx = ctx(&req)?;
-    enforce(&st, "secret:decrypt", &ctx, &target(&secret, &ctx))?;
+    enforce(&st, "secret:decrypt", &ctx, &l.target())?;
+    let secret = l.secret;
     let q = query_pairs(&req);
     if query_get(&q, "trans_wrapped_session_key").is_some() {
         if query_get(&q, "transport_key_id").is_none() {
@@ -400,9 +424,10 @@ async fn put_payload(req: HttpRequest, st: web::Data<AppState>, id: web::Path<St
 }
 
 async fn put_inner(req: HttpRequest, st: web::Data<AppState>, id: String, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let (secret, _) = load(&st, &id, false).await?;
+    let l = load(&st, &req, &id, false).await?;
     let ctx = ctx(&req)?;
-    enforce(&st, "secret:put", &ctx, &target(&secret, &ctx))?;
+    enforce(&st, "secret:put", &ctx, &l.target())?;
+    let secret = l.secret;
     let media = content_media_type(&req);
     let content_type = match media.as_deref() {
         Some(TEXT_PLAIN) => TEXT_PLAIN,
@@ -467,9 +492,10 @@ async fn delete(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>
 }
 
 async fn delete_inner(req: HttpRequest, st: web::Data<AppState>, id: String) -> Result<HttpResponse, ApiError> {
-    let (secret, _) = load(&st, &id, false).await?;
+    let l = load(&st, &req, &id, false).await?;
     let ctx = ctx(&req)?;
-    enforce(&st, "secret:delete", &ctx, &target(&secret, &ctx))?;
+    enforce(&st, "secret:delete", &ctx, &l.target())?;
+    let secret = l.secret;
     let refuse_if_consumers = if api_version(&req) >= ApiVersion(2) {
         match query_get(&query_pairs(&req), "force") {
             None => true,

@@ -81,14 +81,16 @@ pub fn check_object<'a>(schema: &str, v: &'a Value, props: &[Prop]) -> Result<&'
     let obj = v
         .as_object()
         .ok_or_else(|| ApiError::schema(schema, &format!("{} is not of type 'object'", py_repr(v)), None))?;
-    for p in props {
-        if let Some(val) = obj.get(p.name) {
-            if let Some(reason) = p.check(val) {
-                return Err(ApiError::schema(schema, &reason, Some(p.name)));
-            }
-        }
+    // Like jsonschema's `best_match` as Barbican sees it: of several property errors, the one
+    // of the alphabetically greatest property is reported.
+    let worst = props
+        .iter()
+        .filter_map(|p| obj.get(p.name).and_then(|val| p.check(val)).map(|r| (p.name, r)))
+        .max_by(|a, b| a.0.cmp(b.0));
+    match worst {
+        Some((name, reason)) => Err(ApiError::schema(schema, &reason, Some(name))),
+        None => Ok(obj),
     }
-    Ok(obj)
 }
 
 const SECRET_SCHEMA: &str = "Secret";
@@ -154,7 +156,7 @@ pub fn lenient_b64decode(s: &str) -> Option<Vec<u8>> {
     engine.decode(filtered.as_bytes()).ok()
 }
 
-pub fn secret_create(v: &Value, raw_payload_len: Option<usize>, max_secret: usize, now: chrono::NaiveDateTime) -> Result<NewSecretReq, ApiError> {
+pub fn secret_create(v: &Value, max_secret: usize, now: chrono::NaiveDateTime) -> Result<NewSecretReq, ApiError> {
     let obj = check_object(SECRET_SCHEMA, v, &SECRET_PROPS)?;
     let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
     let bad = |reason: &str, prop: &str| ApiError::schema(SECRET_SCHEMA, reason, Some(prop));
@@ -199,7 +201,7 @@ pub fn secret_create(v: &Value, raw_payload_len: Option<usize>, max_secret: usiz
                 "payload_content_encoding",
             ));
         }
-        if raw_payload_len.unwrap_or(p.len()) > max_secret {
+        if p.len() > max_secret {
             return Err(ApiError::bare(413, "Provided information too large to process"));
         }
         if p.is_empty() {
@@ -255,10 +257,11 @@ pub fn metadata_all(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
     })?;
     let mut out = Vec::with_capacity(m.len());
     for (k, val) in m {
+        let key = metadata_key(k)?;
         let Value::String(val) = val else {
             return Err(ApiError::bare(400, "Invalid Metadata. Keys and Values must be Strings."));
         };
-        out.push((metadata_key(k)?, val.clone()));
+        out.push((key, val.clone()));
     }
     // Keys that collide once lowercased: the last one wins, as with a dict.
     out.reverse();
@@ -274,7 +277,9 @@ static METADATUM_PROPS: [Prop; 2] =
 /// `POST …/metadata` and `PUT …/metadata/{key}` body: (lowercased key, value).
 pub fn metadatum(v: &Value) -> Result<(String, String), ApiError> {
     const SCHEMA: &str = "SecretMetadatum";
-    let obj = check_object(SCHEMA, v, &METADATUM_PROPS)?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::schema(SCHEMA, &format!("{} is not of type 'object'", py_repr(v)), None))?;
     if let Some(extra) = obj.keys().find(|k| *k != "key" && *k != "value") {
         return Err(ApiError::schema(
             SCHEMA,
@@ -282,9 +287,14 @@ pub fn metadatum(v: &Value) -> Result<(String, String), ApiError> {
             None,
         ));
     }
-    for req in ["key", "value"] {
-        if !obj.contains_key(req) {
-            return Err(ApiError::schema(SCHEMA, &format!("'{req}' is a required property"), Some(req)));
+    // draft-03 per-property `required`: reported on the property, competing by name.
+    for p in METADATUM_PROPS.iter().rev() {
+        let reason = match obj.get(p.name) {
+            None => Some(format!("'{}' is a required property", p.name)),
+            Some(val) => p.check(val),
+        };
+        if let Some(r) = reason {
+            return Err(ApiError::schema(SCHEMA, &r, Some(p.name)));
         }
     }
     let key = obj["key"].as_str().unwrap_or_default();
@@ -325,7 +335,7 @@ mod tests {
 
     #[test]
     fn secret_messages() {
-        let m = |v: Value| desc(secret_create(&v, None, 20000, now()).unwrap_err());
+        let m = |v: Value| desc(secret_create(&v, 20000, now()).unwrap_err());
         assert_eq!(m(json!([1, 2])), "Provided object does not match schema 'Secret': [1, 2] is not of type 'object'. Invalid property: 'None'");
         assert_eq!(m(json!({"name": 5})), "Provided object does not match schema 'Secret': 5 is not of type 'string', 'null'. Invalid property: 'name'");
         assert_eq!(m(json!({"bit_length": 0})), "Provided object does not match schema 'Secret': 0 is less than the minimum of 1. Invalid property: 'bit_length'");

@@ -100,15 +100,29 @@ pub fn delete(core: &Core, secret: &Secret, refuse_if_consumers: bool) -> Servic
 }
 
 /// A page of the project's secrets, with their consumers when asked.
+/// A page of the project's secrets (or, with `acl_user`, of the secrets from any project whose
+/// ACLs list that user), with their consumers when asked.
 pub fn list(
     core: &Core,
     project: &str,
+    acl_user: Option<&str>,
     filter: &SecretFilter,
     page: Page,
     with_consumers: bool,
 ) -> ServiceResult<(Vec<(Secret, Vec<SecretConsumer>)>, i64)> {
     let mut conn = core.conn()?;
-    let (rows, total) = repo::list(&mut conn, project, filter, page)?;
+    let shared;
+    let scope = match acl_user {
+        None => repo::Scope::Project(project),
+        Some(u) => {
+            shared = crate::store::acls::entities_for_user(&mut conn, "secret", u)?;
+            if shared.is_empty() {
+                return Ok((Vec::new(), 0));
+            }
+            repo::Scope::Ids(&shared)
+        }
+    };
+    let (rows, total) = repo::list(&mut conn, scope, filter, page)?;
     let mut cons = if with_consumers {
         let ids: Vec<&str> = rows.iter().map(|s| s.id.as_str()).collect();
         repo::consumers_of(&mut conn, &ids)?

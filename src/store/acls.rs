@@ -97,6 +97,7 @@ fn find(conn: &mut DbConn, entity_type: &str, entity_id: &str, op: &str) -> Quer
 }
 
 /// One operation's change: `None` fields are left as they are (PATCH) or defaulted (PUT).
+#[derive(Debug)]
 pub struct AclChange {
     pub operation: String,
     pub project_access: Option<bool>,

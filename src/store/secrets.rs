@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{secret_consumers, secret_user_metadata, secrets};
+use super::schema::{acl_users, acls, secret_consumers, secret_user_metadata, secrets};
 use super::{from_micros, now_micros, to_micros, DbConn, StoreResult};
 use crate::model::{DateCond, Page, Secret, SecretConsumer, SecretFilter, SecretSortKey};
 
@@ -160,6 +160,16 @@ pub fn delete(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<bool> {
         }
         diesel::delete(secret_user_metadata::table.filter(secret_user_metadata::secret_id.eq(id)))
             .execute(c)?;
+        // ACLs go with the secret (hard delete, as Barbican does).
+        let acl_ids: Vec<String> = acls::table
+            .filter(acls::entity_type.eq("secret"))
+            .filter(acls::entity_id.eq(id))
+            .select(acls::id)
+            .load(c)?;
+        if !acl_ids.is_empty() {
+            diesel::delete(acl_users::table.filter(acl_users::acl_id.eq_any(&acl_ids))).execute(c)?;
+            diesel::delete(acls::table.filter(acls::id.eq_any(&acl_ids))).execute(c)?;
+        }
         diesel::update(
             secret_consumers::table
                 .filter(secret_consumers::secret_id.eq(id))
@@ -233,14 +243,25 @@ fn like_ci(pattern: &str) -> String {
     pattern.to_lowercase()
 }
 
+/// Which secrets a list looks at.
+pub enum Scope<'a> {
+    /// A project's own secrets.
+    Project(&'a str),
+    /// Secrets from any project, by id (those an ACL shares with the caller).
+    Ids(&'a [String]),
+}
+
 fn filtered<'a>(
-    project: &'a str,
+    scope: &Scope<'a>,
     f: &'a SecretFilter,
     now: i64,
 ) -> secrets::BoxedQuery<'a, Db> {
-    let mut q = secrets::table
-        .into_boxed::<Db>()
-        .filter(secrets::project_id.eq(project))
+    let mut q = secrets::table.into_boxed::<Db>();
+    q = match scope {
+        Scope::Project(p) => q.filter(secrets::project_id.eq(*p)),
+        Scope::Ids(ids) => q.filter(secrets::id.eq_any(*ids)),
+    };
+    let mut q = q
         .filter(secrets::deleted_at.is_null())
         .filter(secrets::expiration.is_null().or(secrets::expiration.gt(now)));
     if let Some(n) = &f.name {
@@ -266,16 +287,16 @@ fn filtered<'a>(
 /// One page of a project's live secrets and the total that match.
 pub fn list(
     conn: &mut DbConn,
-    project: &str,
+    scope: Scope,
     f: &SecretFilter,
     page: Page,
 ) -> StoreResult<(Vec<Secret>, i64)> {
     let now = now_micros();
-    let total: i64 = filtered(project, f, now).count().get_result(conn)?;
+    let total: i64 = filtered(&scope, f, now).count().get_result(conn)?;
     if total <= page.offset {
         return Ok((Vec::new(), total));
     }
-    let mut q = filtered(project, f, now);
+    let mut q = filtered(&scope, f, now);
     for (key, desc) in &f.sort {
         q = match (key, desc) {
             (SecretSortKey::Algorithm, false) => q.then_order_by(secrets::algorithm.asc()),
