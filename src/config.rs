@@ -17,6 +17,66 @@ pub struct Config {
     pub kek: KekSection,
     #[serde(default)]
     pub oslo_policy: PolicySection,
+    #[serde(default)]
+    pub keystone_authtoken: KeystoneSection,
+}
+
+/// keystonemiddleware's options (same names).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeystoneSection {
+    /// Keystone's identity endpoint, e.g. `http://keystone:5000` (with or without `/v3`).
+    pub auth_url: String,
+    /// Sent in `WWW-Authenticate` on 401s (default: auth_url).
+    pub www_authenticate_uri: String,
+    /// Only `password` is supported.
+    pub auth_type: String,
+    pub username: String,
+    pub password: String,
+    pub project_name: String,
+    pub user_domain_name: String,
+    pub project_domain_name: String,
+    /// Seconds a validated token is cached (never past its expiry); 0 disables the cache.
+    pub token_cache_time: u64,
+    /// Most tokens kept in the cache.
+    pub cache_size: usize,
+    pub http_connect_timeout: f64,
+    pub http_request_timeout: f64,
+    pub service_token_roles: Vec<String>,
+    pub service_token_roles_required: bool,
+}
+
+impl Default for KeystoneSection {
+    fn default() -> Self {
+        KeystoneSection {
+            auth_url: String::new(),
+            www_authenticate_uri: String::new(),
+            auth_type: "password".into(),
+            username: String::new(),
+            password: String::new(),
+            project_name: "service".into(),
+            user_domain_name: "Default".into(),
+            project_domain_name: "Default".into(),
+            token_cache_time: 300,
+            cache_size: 10_000,
+            http_connect_timeout: 3.0,
+            http_request_timeout: 10.0,
+            service_token_roles: vec!["service".into()],
+            service_token_roles_required: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for KeystoneSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeystoneSection")
+            .field("auth_url", &self.auth_url)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .field("project_name", &self.project_name)
+            .field("token_cache_time", &self.token_cache_time)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

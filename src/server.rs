@@ -7,7 +7,8 @@ use actix_web::{web, App, HttpServer};
 use crate::api::{self, AppState};
 use crate::config::{AuthStrategy, Config, KekProviderKind};
 use crate::kek::{file::FileProvider, KeyManager, MasterKekProvider};
-use crate::policy::{Policy, PolicyOptions};
+use crate::auth::keystone::KeystoneAuth;
+use crate::policy::{PolicyOptions, PolicyStore};
 use crate::service::Core;
 use crate::store::{DbUrl, Store};
 
@@ -84,27 +85,41 @@ pub fn open_store(cfg: &Config) -> Result<Store, String> {
 
 /// Everything but the listener: checks the settings, opens the store, unseals the master KEK.
 pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
-    match cfg.auth.strategy {
+    let keystone = match cfg.auth.strategy {
         AuthStrategy::Noauth => {
             if cfg.default.production {
                 return Err("[auth] strategy = \"noauth\" is refused when [DEFAULT] production = true".into());
             }
             tracing::warn!("DEVELOPMENT ONLY: authentication is off (noauth): X-Project-Id and X-Roles headers are trusted as sent");
+            None
         }
         AuthStrategy::Keystone => {
-            return Err("Keystone token validation is not available in this build yet; \
-                        set [auth] strategy = \"noauth\" for development"
-                .into())
+            if cfg.keystone_authtoken.auth_type != "password" {
+                return Err(format!(
+                    "[keystone_authtoken] auth_type = \"{}\" is not supported; use \"password\"",
+                    cfg.keystone_authtoken.auth_type
+                ));
+            }
+            if cfg.keystone_authtoken.username.is_empty() {
+                return Err("[keystone_authtoken] username and password of the service user are required".into());
+            }
+            let ks = KeystoneAuth::new(cfg.keystone_authtoken.clone())?;
+            tracing::info!(auth_url = %cfg.keystone_authtoken.auth_url, "validating Keystone tokens");
+            Some(std::sync::Arc::new(ks))
         }
-    }
+    };
     let provider = provider(&cfg, dev)?;
     let store = open_store(&cfg)?;
     let keys = KeyManager::new(provider.as_ref(), cfg.kek.cache_size).map_err(|e| e.to_string())?;
-    let policy = Policy::defaults(PolicyOptions {
-        enforce_new_defaults: cfg.oslo_policy.enforce_new_defaults,
-        enforce_scope: cfg.oslo_policy.enforce_scope,
-    });
-    Ok(web::Data::new(AppState::new(cfg, Core::new(store, keys), policy)))
+    let policy = std::sync::Arc::new(PolicyStore::new(
+        PolicyOptions {
+            enforce_new_defaults: cfg.oslo_policy.enforce_new_defaults,
+            enforce_scope: cfg.oslo_policy.enforce_scope,
+        },
+        cfg.oslo_policy.policy_file.clone(),
+    )?);
+    policy.watch(std::time::Duration::from_secs(2));
+    Ok(web::Data::new(AppState::new(cfg, Core::new(store, keys), policy, keystone)))
 }
 
 /// Binds the HTTP server; SIGTERM/SIGINT drain in-flight requests before exit.

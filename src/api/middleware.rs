@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use super::http::{best_match, ApiVersion};
 use super::AppState;
+use crate::auth::keystone::KsFailure;
 use crate::auth::{noauth, AuthFailure};
 use crate::config::AuthStrategy;
 
@@ -81,12 +82,41 @@ pub async fn authenticate(
     let Some(st) = st else {
         return Ok(req.into_response(HttpResponse::InternalServerError().finish()));
     };
-    let ctx = match st.auth {
-        AuthStrategy::Noauth => noauth::context(req.headers(), &st.cfg.default.admin_role),
-        AuthStrategy::Keystone => {
-            // Keystone validation is a separate issue; the server refuses to start with it.
-            return Ok(req.into_response(HttpResponse::ServiceUnavailable().finish()));
+    let ctx = match (st.auth, &st.keystone) {
+        (AuthStrategy::Keystone, Some(ks)) => {
+            let h = req.headers();
+            let user = h.get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty());
+            let service = h.get("x-service-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty());
+            match ks.context(user, service).await {
+                Ok(Ok(ctx)) => Ok(ctx),
+                Ok(Err(())) => {
+                    // A token without a project (system- or domain-scoped): Barbican's context
+                    // middleware answers webob's 401.
+                    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(String::from);
+                    let resp = webob_error(StatusCode::UNAUTHORIZED, "", accept.as_deref(), false);
+                    return Ok(req.into_response(resp));
+                }
+                Err(KsFailure::Invalid) => {
+                    let resp = HttpResponse::Unauthorized()
+                        .insert_header((header::WWW_AUTHENTICATE, ks.www_authenticate()))
+                        .content_type("application/json; charset=UTF-8")
+                        .body(r#"{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}"#);
+                    return Ok(req.into_response(resp));
+                }
+                Err(KsFailure::Unavailable(why)) => {
+                    tracing::error!("token validation impossible: {why}");
+                    let resp = HttpResponse::ServiceUnavailable()
+                        .content_type("application/json; charset=UTF-8")
+                        .json(serde_json::json!({"error": {"code": 503, "title": "Service Unavailable",
+                            "message": "The identity service (Keystone) cannot validate tokens right now; try again later."}}));
+                    return Ok(req.into_response(resp));
+                }
+            }
         }
+        (AuthStrategy::Keystone, None) => {
+            return Ok(req.into_response(HttpResponse::InternalServerError().finish()));
+        }
+        (AuthStrategy::Noauth, _) => noauth::context(req.headers(), &st.cfg.default.admin_role),
     };
     match ctx {
         Ok(ctx) => {

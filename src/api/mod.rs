@@ -13,8 +13,9 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 
+use crate::auth::keystone::KeystoneAuth;
 use crate::config::{AuthStrategy, Config};
-use crate::policy::Policy;
+use crate::policy::PolicyStore;
 use crate::service::{Core, ServiceError, ServiceResult};
 use error::ApiError;
 
@@ -22,16 +23,18 @@ use error::ApiError;
 pub struct AppState {
     pub cfg: Config,
     pub core: Arc<Core>,
-    pub policy: Policy,
+    pub policy: Arc<PolicyStore>,
     /// `host_href` without its trailing slash; None = derive from the request.
     pub host_href: Option<String>,
     pub auth: AuthStrategy,
+    pub keystone: Option<Arc<KeystoneAuth>>,
 }
 
 impl AppState {
-    pub fn new(cfg: Config, core: Core, policy: Policy) -> AppState {
+    pub fn new(cfg: Config, core: Core, policy: Arc<PolicyStore>, keystone: Option<Arc<KeystoneAuth>>) -> AppState {
         let h = cfg.default.host_href.trim().trim_end_matches('/').to_string();
         AppState {
+            keystone,
             auth: cfg.auth.strategy,
             host_href: if h.is_empty() { None } else { Some(h) },
             cfg,

@@ -236,8 +236,13 @@ impl KeystoneAuth {
         }
         let cell = self.inflight.lock().entry(k).or_insert_with(|| Arc::new(OnceCell::new())).clone();
         let out = cell.get_or_init(|| self.fetch(token)).await.clone();
+        self.remember(k, &out);
         self.inflight.lock().remove(&k);
-        let ttl = match &out {
+        out
+    }
+
+    fn remember(&self, k: Key, out: &Outcome) {
+        let ttl = match out {
             Ok(info) => {
                 let cfg_ttl = Duration::from_secs(self.cfg.token_cache_time);
                 match info.expires_at {
@@ -261,7 +266,6 @@ impl KeystoneAuth {
             }
             c.insert(k, (out.clone(), Instant::now() + ttl));
         }
-        out
     }
 
     /// keystonemiddleware + Barbican's context middleware: a context, or why not.
@@ -269,7 +273,6 @@ impl KeystoneAuth {
         &self,
         user_token: Option<&str>,
         service_token: Option<&str>,
-        admin_role: &str,
     ) -> Result<Result<RequestContext, ()>, KsFailure> {
         let user = self.validate(user_token.ok_or(KsFailure::Invalid)?).await?;
         let service = match service_token {
@@ -284,7 +287,6 @@ impl KeystoneAuth {
                 return Err(KsFailure::Invalid);
             }
         }
-        let _ = admin_role;
         let Some(project_id) = user.project_id.clone() else {
             return Ok(Err(())); // Barbican serves project-scoped tokens only → 401
         };

@@ -1,5 +1,6 @@
 //! Request -> RequestContext. One module per method: `noauth` now, Keystone next.
 
+pub mod keystone;
 pub mod noauth;
 
 /// Who is calling, as Barbican's context middleware builds it (§3).
