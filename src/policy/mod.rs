@@ -295,4 +295,41 @@ mod tests {
         sys.system_scope = Some("all".into());
         assert!(!p.enforce("secrets:get", &sys, &t), "system scope refused under enforce_scope");
     }
+
+    #[test]
+    fn file_overrides_reload_and_bad_file_keeps_last_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("policy.yaml");
+        std::fs::write(&f, "\"secrets:post\": \"role:member\"\n").unwrap();
+        let store = PolicyStore::new(PolicyOptions::default(), Some(f.clone())).unwrap();
+        let member = ctx(&["member"], "p1", "u1");
+        let creator = ctx(&["creator"], "p1", "u1");
+        let none = PolicyTarget::none();
+        assert!(store.enforce("secrets:post", &member, &none), "file rule replaces the default");
+        assert!(!store.enforce("secrets:post", &creator, &none));
+        assert!(store.enforce("secrets:get", &creator, &none), "other rules keep their defaults");
+        // A changed file is picked up (different size, so the stamp changes even within a second).
+        std::fs::write(&f, "\"secrets:post\": \"role:creator or role:member\"\n").unwrap();
+        assert_eq!(store.reload_if_changed(), None);
+        assert!(store.enforce("secrets:post", &creator, &none));
+        // A malformed file is refused with its line; the last good policy stays.
+        std::fs::write(&f, "# ok\n\"secrets:post\": \"role:admin and\"\n").unwrap();
+        let err = store.reload_if_changed().expect("refused");
+        assert!(err.contains("line 2") && err.contains("secrets:post"), "{err}");
+        assert!(store.enforce("secrets:post", &creator, &none), "last good policy in force");
+        // A server does not start on a malformed file.
+        assert!(PolicyStore::new(PolicyOptions::default(), Some(f)).is_err());
+    }
+
+    #[test]
+    fn scs_profile_lets_member_do_what_creator_may() {
+        let f = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policy/scs-member-as-creator.yaml");
+        let (p, w) = Policy::load(PolicyOptions::default(), Some(&f)).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        let t = secret("p1", "u1");
+        for rule in ["secrets:post", "secrets:get", "secret:get", "secret:decrypt", "secret:put", "secret_meta:put", "containers:post", "orders:post"] {
+            assert!(p.enforce(rule, &ctx(&["member"], "p1", "u1"), &t), "{rule}");
+        }
+        assert!(!p.enforce("secret:get", &ctx(&["member"], "p2", "u1"), &t), "still project-bound");
+    }
 }
