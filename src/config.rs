@@ -19,6 +19,25 @@ pub struct Config {
     pub oslo_policy: PolicySection,
     #[serde(default)]
     pub keystone_authtoken: KeystoneSection,
+    #[serde(default)]
+    pub quotas: QuotasSection,
+}
+
+/// Default quotas of every project (barbican.conf `[quotas]`): negative = unlimited.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotasSection {
+    pub quota_secrets: i64,
+    pub quota_orders: i64,
+    pub quota_containers: i64,
+    pub quota_consumers: i64,
+    pub quota_cas: i64,
+}
+
+impl Default for QuotasSection {
+    fn default() -> Self {
+        QuotasSection { quota_secrets: -1, quota_orders: -1, quota_containers: -1, quota_consumers: -1, quota_cas: -1 }
+    }
 }
 
 /// keystonemiddleware's options (same names).

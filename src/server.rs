@@ -119,7 +119,8 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
         cfg.oslo_policy.policy_file.clone(),
     )?);
     policy.watch(std::time::Duration::from_secs(2));
-    Ok(web::Data::new(AppState::new(cfg, Core::new(store, keys), policy, keystone)))
+    let core = Core::new(store, keys, cfg.quotas.clone());
+    Ok(web::Data::new(AppState::new(cfg, core, policy, keystone)))
 }
 
 /// Binds the HTTP server; SIGTERM/SIGINT drain in-flight requests before exit.

@@ -17,8 +17,17 @@ pub fn secret_routes(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(put_secret_acl))
             .route(web::patch().to(patch_secret_acl))
             .route(web::delete().to(delete_secret_acl))
-            .default_service(web::to(|| super::not_allowed("DELETE, GET, PATCH, PUT"))),
+            .default_service(web::to(not_allowed)),
     );
+}
+
+/// Routing 405: the secret is looked up first (§2.3.4), so a bad or unknown id is still 404.
+async fn not_allowed(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+    let id = req.match_info().get("id").unwrap_or("").to_string();
+    match load(&st, &req, &id, false).await {
+        Ok(_) => ApiError::method_not_allowed("DELETE, GET, PATCH, PUT").render(""),
+        Err(e) => e.render(""),
+    }
 }
 
 /// The `ACL` schema: `{"read": {"users": [str…], "project-access": bool}}`, nothing else.

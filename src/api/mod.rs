@@ -1,11 +1,17 @@
 //! HTTP (actix-web): routes, Barbican's JSON shapes, hrefs, paging and errors.
 
 pub mod acls;
+pub mod consumers;
+pub mod containers;
 pub mod error;
 pub mod http;
 pub mod metadata;
 pub mod middleware;
+pub mod orders;
+pub mod quotas;
+pub mod secret_stores;
 pub mod secrets;
+pub mod transport_keys;
 pub mod validate;
 pub mod version;
 
@@ -74,7 +80,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(version::v1))
                     .default_service(web::to(|| not_allowed("GET"))),
             )
+            // consumers first: the secrets routes end with a catch-all for unknown sub-paths
+            .configure(consumers::routes)
             .configure(secrets::routes)
+            .configure(containers::routes)
+            .configure(orders::routes)
+            .configure(quotas::routes)
+            .configure(secret_stores::routes)
+            .configure(transport_keys::routes)
             .default_service(web::to(not_found)),
     )
     .service(

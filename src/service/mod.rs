@@ -1,6 +1,7 @@
 //! Operations on resources: transaction boundaries, envelope encryption, business rules.
 //! Runs on blocking threads; knows neither HTTP nor SQL dialects.
 
+pub mod quotas;
 pub mod secrets;
 
 use std::collections::HashSet;
@@ -53,12 +54,13 @@ pub type ServiceResult<T> = Result<T, ServiceError>;
 pub struct Core {
     pub store: Store,
     pub keys: KeyManager,
+    pub quotas: crate::config::QuotasSection,
     known_projects: RwLock<HashSet<String>>,
 }
 
 impl Core {
-    pub fn new(store: Store, keys: KeyManager) -> Core {
-        Core { store, keys, known_projects: RwLock::new(HashSet::new()) }
+    pub fn new(store: Store, keys: KeyManager, quotas: crate::config::QuotasSection) -> Core {
+        Core { store, keys, quotas, known_projects: RwLock::new(HashSet::new()) }
     }
 
     pub fn conn(&self) -> ServiceResult<crate::store::PooledConn> {

@@ -2,6 +2,9 @@
 
 use zeroize::Zeroizing;
 
+use diesel::Connection;
+
+use super::quotas::{self, Resource};
 use super::{Core, ServiceError, ServiceResult};
 use crate::crypto;
 use crate::model::{Page, Secret, SecretConsumer, SecretFilter};
@@ -30,21 +33,31 @@ pub fn create(
 ) -> ServiceResult<()> {
     let mut conn = core.conn()?;
     core.ensure_project(&mut conn, &secret.project_id)?;
-    match payload {
-        None => repo::insert(&mut conn, &repo::NewSecret { secret, kek_id: None, cypher_text: None })?,
+    let sealed = match payload {
+        None => None,
         Some(plain) => {
             let ct = secret.content_type.as_deref().unwrap_or(crate::model::OCTET_STREAM);
             let (kek_id, cipher) = core.keys.active_kek(&mut conn, &secret.project_id)?;
             let sealed = cipher
                 .seal(&plain, &crypto::secret_aad(&secret.id, &secret.project_id, &kek_id, ct))
                 .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            repo::insert(
-                &mut conn,
-                &repo::NewSecret { secret, kek_id: Some(&kek_id), cypher_text: Some(&sealed) },
-            )?;
+            Some((kek_id, sealed))
         }
-    }
-    Ok(())
+    };
+    conn.transaction(|c| {
+        quotas::enforce(c, &core.quotas, &secret.project_id, Resource::Secrets, |c| {
+            repo::count_live(c, &secret.project_id)
+        })?;
+        repo::insert(
+            c,
+            &repo::NewSecret {
+                secret,
+                kek_id: sealed.as_ref().map(|(k, _)| k.as_str()),
+                cypher_text: sealed.as_ref().map(|(_, s)| s.as_slice()),
+            },
+        )?;
+        Ok(())
+    })
 }
 
 /// Two-step upload: stores the payload of a secret that has none.

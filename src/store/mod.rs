@@ -6,8 +6,10 @@
 pub mod schema;
 pub mod secrets;
 pub mod acls;
+pub mod containers;
 pub mod keks;
 pub mod projects;
+pub mod quotas;
 
 use std::time::Duration;
 

@@ -89,12 +89,124 @@ diesel::table! {
     }
 }
 
+
+diesel::table! {
+    containers (id) {
+        id -> Text,
+        project_id -> Text,
+        creator_id -> Nullable<Text>,
+        name -> Nullable<Text>,
+        container_type -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    container_secrets (id) {
+        id -> Text,
+        container_id -> Text,
+        secret_id -> Text,
+        name -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    container_consumers (id) {
+        id -> Text,
+        container_id -> Text,
+        project_id -> Nullable<Text>,
+        name -> Text,
+        url -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Text,
+        project_id -> Text,
+        creator_id -> Nullable<Text>,
+        order_type -> Text,
+        status -> Text,
+        meta -> Text,
+        secret_id -> Nullable<Text>,
+        container_id -> Nullable<Text>,
+        error_status_code -> Nullable<Text>,
+        error_reason -> Nullable<Text>,
+        sub_status -> Nullable<Text>,
+        sub_status_message -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    project_quotas (project_id) {
+        project_id -> Text,
+        secrets -> Nullable<Integer>,
+        orders -> Nullable<Integer>,
+        containers -> Nullable<Integer>,
+        consumers -> Nullable<Integer>,
+        cas -> Nullable<Integer>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    secret_stores (id) {
+        id -> Text,
+        name -> Text,
+        store_plugin -> Text,
+        crypto_plugin -> Nullable<Text>,
+        global_default -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    project_secret_store (project_id) {
+        project_id -> Text,
+        secret_store_id -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    transport_keys (id) {
+        id -> Text,
+        plugin_name -> Text,
+        transport_key -> Text,
+        status -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
-    acls,
-    acl_users,
     projects,
     project_keks,
     secrets,
     secret_user_metadata,
     secret_consumers,
+    acls,
+    acl_users,
+    containers,
+    container_secrets,
+    container_consumers,
+    orders,
+    project_quotas,
+    secret_stores,
+    project_secret_store,
+    transport_keys,
 );

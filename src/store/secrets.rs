@@ -353,6 +353,17 @@ pub fn consumers_of(
         .collect())
 }
 
+/// Live, unexpired secrets of a project (what the `secrets` quota counts).
+pub fn count_live(conn: &mut DbConn, project: &str) -> QueryResult<i64> {
+    let now = now_micros();
+    secrets::table
+        .filter(secrets::project_id.eq(project))
+        .filter(secrets::deleted_at.is_null())
+        .filter(secrets::expiration.is_null().or(secrets::expiration.gt(now)))
+        .count()
+        .get_result(conn)
+}
+
 pub fn consumer_count(conn: &mut DbConn, id: &str) -> StoreResult<i64> {
     Ok(secret_consumers::table
         .filter(secret_consumers::secret_id.eq(id))
