@@ -18,14 +18,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(get_all))
             .route(web::put().to(put_all))
             .route(web::post().to(post_one))
-            .default_service(web::to(|| super::not_allowed("GET, POST, PUT"))),
+            .default_service(web::to(|req, st| super::secrets::not_allowed(req, st, "GET, POST, PUT"))),
     )
     .service(
         web::resource("/secrets/{id}/metadata/{key}")
             .route(web::get().to(get_one))
             .route(web::put().to(put_one))
             .route(web::delete().to(delete_one))
-            .default_service(web::to(|| super::not_allowed("DELETE, GET, PUT"))),
+            .default_service(web::to(|req, st| super::secrets::not_allowed(req, st, "DELETE, GET, PUT"))),
     );
 }
 

@@ -107,7 +107,7 @@ pub async fn load(st: &AppState, req: &HttpRequest, id: &str, with_consumers: bo
 }
 
 /// Routing 405 on a secret resource: the id is checked and looked up first, as Barbican does.
-async fn not_allowed(req: HttpRequest, st: web::Data<AppState>, allow: &'static str) -> HttpResponse {
+pub async fn not_allowed(req: HttpRequest, st: web::Data<AppState>, allow: &'static str) -> HttpResponse {
     let id = req.match_info().get("id").unwrap_or("").to_string();
     match load(&st, &req, &id, false).await {
         Ok(_) => ApiError::method_not_allowed(allow).render(""),
