@@ -16,8 +16,10 @@ DB="portcullis_t$$"
 PG_URL="postgresql://portcullis_test:portcullis_test@127.0.0.1:5432/$DB"
 MY_URL="mysql://portcullis_test:portcullis_test@127.0.0.1:3306/$DB"
 SERVER_PID=""
+KS_STARTED=""
 WORK="$(mktemp -d)"
 cleanup() {
+    [ -n "$KS_STARTED" ] && bash scripts/keystone.sh stop "$WORK/keystone" >/dev/null 2>&1 || true
     [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
     PGPASSWORD=portcullis_test psql -q -X -h 127.0.0.1 -U portcullis_test -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
     mariadb -h 127.0.0.1 -u portcullis_test -pportcullis_test -e "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
@@ -48,5 +50,18 @@ SERVER_PID=""
 if grep -q 'cli payload\|later payload\|raw payload' "$WORK/server.log"; then
     echo "payload material found in the server log" >&2; exit 1
 fi
+
+echo "== Keystone (PyPI) for the token, CLI and tempest tests"
+KS_WORK="$WORK/keystone"
+KS_PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+bash scripts/keystone.sh start "$KS_WORK" "$KS_PORT"
+KS_STARTED=1
+bash scripts/keystone.sh setup "$KS_WORK" "$KS_PORT" "http://127.0.0.1:9311" >/dev/null
+PORTCULLIS_REQUIRE_KEYSTONE=1 PORTCULLIS_TEST_KEYSTONE_ENV="$KS_WORK/users.env" \
+    cargo test --locked --test keystone_auth
+
+echo "== openstack CLI and barbican-tempest-plugin against Portcullis behind Keystone"
+RUN_OPENSTACK_CLI=1 KEYSTONE_WORKDIR="$KS_WORK" PORTCULLIS_BIN="$REPO/target/debug/portcullis" \
+    TEMPEST_WORKDIR="$WORK/tempest" bash tempest-compat/run.sh
 
 echo "== all tests passed in $(( $(date +%s) - start ))s"
