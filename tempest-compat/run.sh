@@ -39,9 +39,12 @@
 #   TEMPEST_CONCURRENCY=2, TEMPEST_TIMEOUT=2400 (s, whole run), OS_TEST_TIMEOUT=300 (s, a test)
 #   RUN_OPENSTACK_CLI=0            1: first run tests/clients/openstack_cli.sh against the same
 #                                  Keystone and Portcullis (its failure fails this script)
+#   RUN_CASTELLAN=0                1: then run tests/clients/castellan_e2e.py (Castellan's
+#                                  BarbicanKeyManager) against the same Keystone and Portcullis
+#                                  (its failure fails this script)
 #   RUN_TEMPEST=1                  0: skip tempest (e.g. RUN_OPENSTACK_CLI=1 RUN_TEMPEST=0)
 # Output: per-module pass/fail/skip/not-run, totals, comparison with expected-pass.txt.
-# Exit 1 when an expected test did not pass, the CLI test failed or the machinery broke;
+# Exit 1 when an expected test did not pass, the CLI or Castellan test failed or the machinery broke;
 # unexpected passes are only reported. $TEMPEST_WORKDIR keeps tempest.conf, tempest.log, run.log, results.subunit
 # and passed.txt (the ids that passed: the candidates for expected-pass.txt).
 set -euo pipefail
@@ -184,7 +187,13 @@ if [ "${RUN_OPENSTACK_CLI:-0}" = 1 ]; then
     echo "tempest-compat: tests/clients/openstack_cli.sh"
     bash "$REPO/tests/clients/openstack_cli.sh" "$KSW/users.env" || cli_rc=$?
 fi
+cas_rc=0
+if [ "${RUN_CASTELLAN:-0}" = 1 ]; then
+    echo "tempest-compat: tests/clients/castellan_e2e.py"
+    "$PY" "$REPO/tests/clients/castellan_e2e.py" "$KSW/users.env" || cas_rc=$?
+fi
 if [ "${RUN_TEMPEST:-1}" != 1 ]; then
+    [ "$cli_rc" = 0 ] && exit "$cas_rc"
     exit "$cli_rc"
 fi
 
@@ -275,4 +284,5 @@ rrc=$?
 set -e
 echo "tempest-compat: keystone ready in $((t_ks - t0)) s, tempest run $t_run s, total $((SECONDS - t0)) s (details: $WORK)"
 [ "$cli_rc" = 0 ] || echo "tempest-compat: tests/clients/openstack_cli.sh FAILED (see above)" >&2
-[ "$rrc" = 0 ] && [ "$cli_rc" = 0 ]
+[ "$cas_rc" = 0 ] || echo "tempest-compat: tests/clients/castellan_e2e.py FAILED (see above)" >&2
+[ "$rrc" = 0 ] && [ "$cli_rc" = 0 ] && [ "$cas_rc" = 0 ]
