@@ -59,6 +59,8 @@ KS_STARTED=1
 bash scripts/keystone.sh setup "$KS_WORK" "$KS_PORT" "http://127.0.0.1:9311" >/dev/null
 PORTCULLIS_REQUIRE_KEYSTONE=1 PORTCULLIS_TEST_KEYSTONE_ENV="$KS_WORK/users.env" \
     cargo test --locked --test keystone_auth
+PORTCULLIS_REQUIRE_KEYSTONE=1 PORTCULLIS_TEST_KEYSTONE_ENV="$KS_WORK/users.env" \
+    cargo test --locked --test rbac_matrix
 
 echo "== openstack CLI and barbican-tempest-plugin against Portcullis behind Keystone"
 RUN_OPENSTACK_CLI=1 KEYSTONE_WORKDIR="$KS_WORK" PORTCULLIS_BIN="$REPO/target/debug/portcullis" \
