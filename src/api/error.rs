@@ -123,6 +123,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Bad(m) => ApiError::bare(400, m),
             ServiceError::Conflict(m) => ApiError::bare(409, m),
             ServiceError::Issue(status, m) => ApiError::issue(status, m),
+            ServiceError::Status(status, m) => ApiError::bare(status, m),
             ServiceError::Internal(d) => ApiError::internal(d),
         }
     }

@@ -1,6 +1,8 @@
 //! Operations on resources: transaction boundaries, envelope encryption, business rules.
 //! Runs on blocking threads; knows neither HTTP nor SQL dialects.
 
+pub mod consumers;
+pub mod containers;
 pub mod quotas;
 pub mod secrets;
 
@@ -25,6 +27,10 @@ pub enum ServiceError {
     /// A known error reported as `{op} issue seen - {msg}.`
     #[error("{1}")]
     Issue(u16, String),
+    /// Any status with a bare message built at run time (e.g. 404 `Secret provided for 'x'
+    /// doesn't exist.`, 403 on consumer ownership).
+    #[error("{1}")]
+    Status(u16, String),
     /// Anything unexpected; the detail is logged, never returned.
     #[error("{0}")]
     Internal(String),

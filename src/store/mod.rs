@@ -6,6 +6,7 @@
 pub mod schema;
 pub mod secrets;
 pub mod acls;
+pub mod consumers;
 pub mod containers;
 pub mod keks;
 pub mod projects;

@@ -111,6 +111,7 @@ diesel::table! {
         secret_id -> Text,
         name -> Nullable<Text>,
         created_at -> BigInt,
+        deleted_at -> Nullable<BigInt>,
     }
 }
 

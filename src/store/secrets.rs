@@ -177,6 +177,8 @@ pub fn delete(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<bool> {
         )
         .set(secret_consumers::deleted_at.eq(Some(t)))
         .execute(c)?;
+        // The secret leaves the `secret_refs` of its containers (links soft-deleted, §6.2).
+        super::containers::soft_delete_links_to_secret(c, id, t)?;
         Ok(true)
     })
 }

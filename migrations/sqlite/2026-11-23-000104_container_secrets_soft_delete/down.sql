@@ -1,0 +1,1 @@
+ALTER TABLE container_secrets DROP COLUMN deleted_at;
