@@ -9,7 +9,10 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in pkg-config libpq-dev libmariadb-dev python3-venv postgresql-client mariadb-client; do
+# libtss2-dev: the TPM master-KEK provider (tss-esapi); swtpm, swtpm-tools: the TPM tests;
+# tpm2-tools: debugging a TPM by hand.
+for pkg in pkg-config libpq-dev libmariadb-dev python3-venv postgresql-client mariadb-client \
+           libtss2-dev swtpm swtpm-tools tpm2-tools; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)

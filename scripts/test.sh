@@ -32,12 +32,14 @@ mariadb -h 127.0.0.1 -u portcullis_test -pportcullis_test -e "CREATE DATABASE $D
 echo "== build"
 cargo build --locked --all-targets
 
-echo "== unit and HTTP tests: SQLite"
+# The TPM tests (tests/tpm_*.rs) start their own swtpm instances through scripts/swtpm.sh and
+# use their own SQLite databases, so they run once, here.
+echo "== unit, HTTP and TPM (swtpm) tests: SQLite"
 cargo test --locked
 echo "== HTTP tests: PostgreSQL ($DB)"
-PORTCULLIS_TEST_DATABASE_URL="$PG_URL" cargo test --locked --tests -- --skip 'tests::'
+PORTCULLIS_TEST_DATABASE_URL="$PG_URL" cargo test --locked --tests -- --skip 'tests::' --skip tpm_ --skip kek_file_
 echo "== HTTP tests: MariaDB ($DB)"
-PORTCULLIS_TEST_DATABASE_URL="$MY_URL" cargo test --locked --tests -- --skip 'tests::'
+PORTCULLIS_TEST_DATABASE_URL="$MY_URL" cargo test --locked --tests -- --skip 'tests::' --skip tpm_ --skip kek_file_
 
 echo "== python-barbicanclient against the dev server"
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

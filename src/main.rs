@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 use portcullis::config::Config;
 use portcullis::server::{self, Overrides};
 
+mod kek_cli;
+
 #[derive(Parser)]
 #[command(name = "portcullis", version, about = "A key manager wire-compatible with OpenStack Barbican")]
 struct Cli {
@@ -42,6 +44,16 @@ enum Cmd {
     Policy {
         #[command(subcommand)]
         cmd: PolicyCmd,
+    },
+    /// The master KEK: create, inspect, rotate, and enroll replicas.
+    Kek {
+        #[command(subcommand)]
+        cmd: kek_cli::KekCmd,
+    },
+    /// Project KEKs.
+    ProjectKek {
+        #[command(subcommand)]
+        cmd: kek_cli::ProjectKekCmd,
     },
 }
 
@@ -123,6 +135,8 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Cmd::Policy { cmd } => policy_cmd(cmd),
+        Cmd::Kek { cmd } => kek_cli::kek(cmd),
+        Cmd::ProjectKek { cmd } => kek_cli::project_kek(cmd),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,7 +46,9 @@ pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<SocketAddr, St
     Ok(listen)
 }
 
-fn provider(cfg: &Config, create_dev_key: bool) -> Result<Box<dyn MasterKekProvider>, String> {
+/// The configured master-KEK provider (`create_dev_key`: make the development key file if it
+/// is missing, as `serve --dev` does).
+pub fn provider(cfg: &Config, create_dev_key: bool) -> Result<Box<dyn MasterKekProvider>, String> {
     match cfg.kek.provider {
         KekProviderKind::File => {
             if cfg.default.production {
@@ -64,9 +66,11 @@ fn provider(cfg: &Config, create_dev_key: bool) -> Result<Box<dyn MasterKekProvi
             );
             Ok(Box::new(p))
         }
-        KekProviderKind::Tpm => Err("the 'tpm' master-KEK provider is not available in this build yet; \
-                                     use provider = \"file\" for development"
-            .into()),
+        KekProviderKind::Tpm => Ok(Box::new(crate::kek::tpm::TpmProvider::new(
+            cfg.kek.tcti.clone(),
+            cfg.kek.sealed_dir.clone(),
+            cfg.kek.pcrs.clone(),
+        ))),
     }
 }
 
@@ -110,7 +114,8 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
     };
     let provider = provider(&cfg, dev)?;
     let store = open_store(&cfg)?;
-    let keys = KeyManager::new(provider.as_ref(), cfg.kek.cache_size).map_err(|e| e.to_string())?;
+    let keys = KeyManager::new(provider, cfg.kek.cache_size)
+        .map_err(|e| format!("refusing to start: cannot unseal the master KEK: {e}"))?;
     let policy = std::sync::Arc::new(PolicyStore::new(
         PolicyOptions {
             enforce_new_defaults: cfg.oslo_policy.enforce_new_defaults,
