@@ -21,6 +21,96 @@ pub struct Config {
     pub keystone_authtoken: KeystoneSection,
     #[serde(default)]
     pub quotas: QuotasSection,
+    #[serde(default)]
+    pub secretstore: SecretStoreSection,
+}
+
+/// Secret stores (barbican.conf `[secretstore]` and its `[secretstore:<suffix>]` sections).
+/// Every store is served by Portcullis's one envelope-encryption engine; the list is what the
+/// `/v1/secret-stores` API shows and what a project may pick as its preferred store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretStoreSection {
+    /// Turns the `/v1/secret-stores` API on (off: every route answers 404).
+    pub enable_multiple_secret_stores: bool,
+    /// The stores, synchronised into the database at start when the API is on.
+    pub stores: Vec<SecretStoreConf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretStoreConf {
+    /// The friendly name shown by the API (unique).
+    pub name: String,
+    pub secret_store_plugin: String,
+    #[serde(default)]
+    pub crypto_plugin: Option<String>,
+    #[serde(default)]
+    pub global_default: bool,
+}
+
+impl Default for SecretStoreSection {
+    fn default() -> Self {
+        // Barbican's devstack multiple-backend layout: software crypto (the default) and PKCS#11.
+        SecretStoreSection {
+            enable_multiple_secret_stores: false,
+            stores: vec![
+                SecretStoreConf {
+                    name: "Software Only Crypto".into(),
+                    secret_store_plugin: "store_crypto".into(),
+                    crypto_plugin: Some("simple_crypto".into()),
+                    global_default: true,
+                },
+                SecretStoreConf {
+                    name: "PKCS11 HSM".into(),
+                    secret_store_plugin: "store_crypto".into(),
+                    crypto_plugin: Some("p11_crypto".into()),
+                    global_default: false,
+                },
+            ],
+        }
+    }
+}
+
+impl SecretStoreSection {
+    /// Names and plugin pairs unique, exactly one global default (checked at start when the
+    /// secret-stores API is on).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.stores.is_empty() {
+            return Err("[secretstore] enable_multiple_secret_stores = true needs at least one \
+                        [[secretstore.stores]] entry"
+                .into());
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut plugins = std::collections::HashSet::new();
+        for s in &self.stores {
+            let name = s.name.trim();
+            if name.is_empty() || name.chars().count() > 255 {
+                return Err("[[secretstore.stores]] name must be 1 to 255 characters".into());
+            }
+            if s.secret_store_plugin.trim().is_empty() {
+                return Err(format!("[[secretstore.stores]] '{name}': secret_store_plugin is empty"));
+            }
+            if s.crypto_plugin.as_deref().is_some_and(|c| c.trim().is_empty()) {
+                return Err(format!("[[secretstore.stores]] '{name}': crypto_plugin is empty (leave it out instead)"));
+            }
+            if !names.insert(name.to_string()) {
+                return Err(format!("[[secretstore.stores]] name '{name}' is used twice"));
+            }
+            let pair = (s.secret_store_plugin.trim().to_string(), s.crypto_plugin.as_deref().map(str::trim).map(str::to_string));
+            if !plugins.insert(pair) {
+                return Err(format!(
+                    "[[secretstore.stores]] '{name}': another store already has secret_store_plugin = \"{}\" and the same crypto_plugin",
+                    s.secret_store_plugin.trim()
+                ));
+            }
+        }
+        match self.stores.iter().filter(|s| s.global_default).count() {
+            1 => Ok(()),
+            0 => Err("[[secretstore.stores]]: no store has global_default = true; exactly one must".into()),
+            n => Err(format!("[[secretstore.stores]]: {n} stores have global_default = true; exactly one must")),
+        }
+    }
 }
 
 /// Default quotas of every project (barbican.conf `[quotas]`): negative = unlimited.
@@ -270,6 +360,50 @@ mod tests {
         assert_eq!(c.auth.strategy, AuthStrategy::Noauth);
         assert!(c.oslo_policy.enforce_scope);
         assert_eq!(c.default.max_allowed_secret_in_bytes, 20000);
+    }
+
+    #[test]
+    fn secret_stores_from_file_and_validation() {
+        let d = SecretStoreSection::default();
+        assert!(!d.enable_multiple_secret_stores);
+        assert_eq!(d.stores.iter().filter(|s| s.global_default).count(), 1);
+        d.validate().unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[secretstore]\nenable_multiple_secret_stores = true\n\
+             [[secretstore.stores]]\nname = \"A\"\nsecret_store_plugin = \"store_crypto\"\ncrypto_plugin = \"simple_crypto\"\n\
+             [[secretstore.stores]]\nname = \"B\"\nsecret_store_plugin = \"kmip_plugin\"\nglobal_default = true\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&p), std::iter::empty()).unwrap();
+        assert!(c.secretstore.enable_multiple_secret_stores);
+        assert_eq!(c.secretstore.stores.len(), 2);
+        assert_eq!(c.secretstore.stores[1].crypto_plugin, None);
+        c.secretstore.validate().unwrap();
+
+        let mut two = c.secretstore.clone();
+        two.stores[0].global_default = true;
+        assert!(two.validate().unwrap_err().contains("2 stores have global_default"));
+        let mut none = c.secretstore.clone();
+        none.stores[1].global_default = false;
+        assert!(none.validate().unwrap_err().contains("no store has global_default"));
+        let mut dup = c.secretstore.clone();
+        dup.stores[1].name = "A".into();
+        assert!(dup.validate().unwrap_err().contains("used twice"));
+        let mut pair = c.secretstore.clone();
+        pair.stores[1].secret_store_plugin = "store_crypto".into();
+        pair.stores[1].crypto_plugin = Some("simple_crypto".into());
+        assert!(pair.validate().unwrap_err().contains("same crypto_plugin"));
+        let empty = SecretStoreSection { enable_multiple_secret_stores: true, stores: vec![] };
+        assert!(empty.validate().is_err());
+
+        let env = vec![("PORTCULLIS_SECRETSTORE__ENABLE_MULTIPLE_SECRET_STORES".to_string(), "true".to_string())];
+        let c = Config::load(None, env.into_iter()).unwrap();
+        assert!(c.secretstore.enable_multiple_secret_stores);
+        assert_eq!(c.secretstore.stores, SecretStoreSection::default().stores);
     }
 
     #[test]

@@ -30,9 +30,10 @@ pub fn reached() -> ServiceError {
     ServiceError::Issue(403, "Creation not allowed because a quota has been reached".into())
 }
 
-/// Checks the quota of `r` for `project` inside the caller's transaction. When the quota is
-/// limited, the project row is locked first, so that the count and the insert that follows are
-/// not raced by another request (no overshoot). `count` counts the live entities.
+/// Checks the quota of `r` for `project` inside the caller's transaction (of which it must be
+/// the first statement). When the quota is limited the project row is locked before counting,
+/// so that the count and the insert that follows are not raced by another request (no
+/// overshoot). `count` counts the live entities.
 pub fn enforce(
     conn: &mut DbConn,
     defaults: &QuotasSection,
@@ -40,6 +41,15 @@ pub fn enforce(
     r: Resource,
     count: impl FnOnce(&mut DbConn) -> diesel::QueryResult<i64>,
 ) -> ServiceResult<()> {
+    // SQLite: take the (single) write lock before any read, so the transaction never has to
+    // upgrade a read snapshot (which fails at once with SQLITE_BUSY when another write landed).
+    // PostgreSQL/MySQL: lock only when the quota is limited, so unlimited projects create in
+    // parallel; both run READ COMMITTED (see store::ConnSetup), so once the row lock is held
+    // the count sees every create committed before it.
+    let sqlite = matches!(conn, DbConn::Sqlite(_));
+    if sqlite {
+        quotas::lock_project(conn, project)?;
+    }
     let row = quotas::get(conn, project)?;
     let q = effective(defaults, row.as_ref(), r);
     if q < 0 {
@@ -48,9 +58,67 @@ pub fn enforce(
     if q == 0 {
         return Err(reached());
     }
-    quotas::lock_project(conn, project)?;
+    if !sqlite {
+        quotas::lock_project(conn, project)?;
+    }
     if count(conn)? >= q {
         return Err(reached());
     }
     Ok(())
+}
+
+/// Every resource, in the order Barbican prints them.
+pub const RESOURCES: [(Resource, &str); 5] = [
+    (Resource::Secrets, "secrets"),
+    (Resource::Orders, "orders"),
+    (Resource::Containers, "containers"),
+    (Resource::Consumers, "consumers"),
+    (Resource::Cas, "cas"),
+];
+
+/// The override of one resource in a row (null when unset).
+pub fn override_of(row: &QuotaRow, r: Resource) -> Option<i32> {
+    match r {
+        Resource::Secrets => row.secrets,
+        Resource::Orders => row.orders,
+        Resource::Containers => row.containers,
+        Resource::Consumers => row.consumers,
+        Resource::Cas => row.cas,
+    }
+}
+
+pub const PROJECT_QUOTAS_NOT_FOUND: &str = "Project quotas not found.";
+
+/// `GET /v1/quotas`: the caller's effective quotas (the project is created on the way).
+pub fn effective_all(core: &super::Core, project: &str) -> ServiceResult<[(Resource, i64); 5]> {
+    let mut conn = core.conn()?;
+    core.ensure_project(&mut conn, project)?;
+    let row = quotas::get(&mut conn, project)?;
+    Ok(RESOURCES.map(|(r, _)| (r, effective(&core.quotas, row.as_ref(), r))))
+}
+
+pub fn get_override(core: &super::Core, project: &str) -> ServiceResult<QuotaRow> {
+    let mut conn = core.conn()?;
+    quotas::get(&mut conn, project)?.ok_or(ServiceError::NotFound(PROJECT_QUOTAS_NOT_FOUND))
+}
+
+pub fn list_overrides(core: &super::Core, page: crate::model::Page) -> ServiceResult<(Vec<QuotaRow>, i64)> {
+    let mut conn = core.conn()?;
+    Ok(quotas::list(&mut conn, page)?)
+}
+
+/// Creates or merges the project's override; the project (any id) is created on the way.
+pub fn set_override(core: &super::Core, project: &str, u: &quotas::QuotaUpdate) -> ServiceResult<()> {
+    let mut conn = core.conn()?;
+    core.ensure_project(&mut conn, project)?;
+    Ok(quotas::upsert(&mut conn, project, u)?)
+}
+
+pub fn delete_override(core: &super::Core, project: &str) -> ServiceResult<()> {
+    let mut conn = core.conn()?;
+    if quotas::delete(&mut conn, project)? {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound(PROJECT_QUOTAS_NOT_FOUND))
+    }
 }

@@ -9,8 +9,11 @@ pub mod acls;
 pub mod consumers;
 pub mod containers;
 pub mod keks;
+pub mod orders;
 pub mod projects;
 pub mod quotas;
+pub mod stores;
+pub mod transport_keys;
 
 use std::time::Duration;
 
@@ -170,7 +173,9 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for ConnSetup {
                  PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
             }
             Backend::Postgres => "SET TIME ZONE 'UTC'",
-            Backend::Mysql => "SET time_zone = '+00:00'",
+            // READ COMMITTED (as PostgreSQL's default): a count taken after a row lock sees
+            // what committed before the lock, which the quota checks rely on.
+            Backend::Mysql => "SET time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
         };
         conn.batch_execute(sql).map_err(diesel::r2d2::Error::QueryError)
     }
