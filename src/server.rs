@@ -125,7 +125,12 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
     )?);
     policy.watch(std::time::Duration::from_secs(2));
     let core = Core::new(store, keys, cfg.quotas.clone());
-    Ok(web::Data::new(AppState::new(cfg, core, policy, keystone)))
+    let state = web::Data::new(AppState::new(cfg, core, policy, keystone));
+    // Orders left PENDING by a crash or a shutdown are processed again (never left PENDING).
+    if let Err(e) = crate::service::orders::recover(state.core.clone()) {
+        tracing::error!(error = %e, "cannot look for orders left PENDING; they stay PENDING until the next start");
+    }
+    Ok(state)
 }
 
 /// Binds the HTTP server; SIGTERM/SIGINT drain in-flight requests before exit.

@@ -2,6 +2,8 @@
 //!
 //! Sealed blob layout: 12-byte random nonce || ciphertext || 16-byte tag.
 
+pub mod keygen;
+
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;

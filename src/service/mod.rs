@@ -3,6 +3,7 @@
 
 pub mod consumers;
 pub mod containers;
+pub mod orders;
 pub mod quotas;
 pub mod secrets;
 

@@ -10,6 +10,7 @@ pub mod consumers;
 pub mod containers;
 pub mod keks;
 pub mod orders;
+pub mod orders;
 pub mod projects;
 pub mod quotas;
 pub mod stores;

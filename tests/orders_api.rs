@@ -1,0 +1,688 @@
+//! `/v1/orders` (contract §5.8, with §2.3, §2.9, §4.4, §5.9 and §6.1).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, Response};
+use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::traits::PublicKeyParts;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde_json::{json, Value};
+
+const O: &str = "Provided object does not match schema 'Order': ";
+const M: &str = "Provided object does not match schema 'Secret' within 'Order': ";
+const NOT_FOUND: &str = "Order not found.";
+const ISSUE_ALG: &str = "Process TypeOrder issue seen - Requested algorithm is not supported.";
+const FAILURE: &str = "Process TypeOrder failure seen - please contact site administrator.";
+const QUOTA: &str = "Order creation issue seen - Creation not allowed because a quota has been reached.";
+
+/// A test server. On a database shared by the servers of this process (PostgreSQL, MariaDB)
+/// they share one master KEK too, as the replicas of one deployment do: every server finishes
+/// the orders it finds PENDING at start, whichever server created them.
+async fn start_with(tweak: impl FnOnce(&mut portcullis::config::Config)) -> common::TestServer {
+    static SHARED_KEK: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::test_config(dir.path());
+    if !cfg.default.sql_connection.starts_with("sqlite") {
+        cfg.kek.file_path = SHARED_KEK.get_or_init(|| tempfile::tempdir().unwrap()).path().join("master.kek");
+    }
+    tweak(&mut cfg);
+    common::start_in(dir, cfg).await
+}
+
+async fn start() -> common::TestServer {
+    start_with(|_| {}).await
+}
+
+fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
+    r.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+fn last_segment(href: &str) -> String {
+    href.rsplit('/').next().unwrap().to_string()
+}
+
+async fn post(s: &common::TestServer, p: &str, body: &Value) -> Response {
+    s.req(Method::POST, "/v1/orders", p).json(body).send().await.unwrap()
+}
+
+/// Creates an order (202, Location = order_ref) and returns its id.
+async fn order(s: &common::TestServer, p: &str, body: Value) -> String {
+    let r = post(s, p, &body).await;
+    assert_eq!(r.status(), 202, "create order {body}");
+    let loc = header(&r, "location").expect("Location").to_string();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v.as_object().unwrap().len(), 1, "only order_ref: {v}");
+    assert_eq!(v["order_ref"], loc);
+    assert!(loc.starts_with(&s.base), "{loc}");
+    assert!(loc.contains("/v1/orders/"));
+    last_segment(&loc)
+}
+
+async fn key_order(s: &common::TestServer, p: &str, meta: Value) -> String {
+    order(s, p, json!({"type": "key", "meta": meta})).await
+}
+
+async fn get_order(s: &common::TestServer, p: &str, id: &str) -> Value {
+    let r = s.req(Method::GET, &format!("/v1/orders/{id}"), p).send().await.unwrap();
+    assert_eq!(r.status(), 200, "GET order");
+    assert_eq!(header(&r, "content-type"), Some("application/json"));
+    r.json().await.unwrap()
+}
+
+/// Polls like Castellan does until the order leaves PENDING.
+async fn wait(s: &common::TestServer, p: &str, id: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let o = get_order(s, p, id).await;
+        if o["status"] != "PENDING" {
+            return o;
+        }
+        assert!(start.elapsed() < Duration::from_secs(300), "order {id} still PENDING: {o}");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn get_json(s: &common::TestServer, p: &str, path: &str) -> Value {
+    let r = s.req(Method::GET, path, p).send().await.unwrap();
+    assert_eq!(r.status(), 200, "GET {path}");
+    r.json().await.unwrap()
+}
+
+async fn payload(s: &common::TestServer, p: &str, secret_id: &str) -> Vec<u8> {
+    let r = s
+        .req(Method::GET, &format!("/v1/secrets/{secret_id}/payload"), p)
+        .header("Accept", "application/octet-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "payload");
+    r.bytes().await.unwrap().to_vec()
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    k.sort();
+    k
+}
+
+fn sorted<'a>(k: &[&'a str]) -> Vec<&'a str> {
+    let mut k = k.to_vec();
+    k.sort();
+    k
+}
+
+const BASE_KEYS: [&str; 6] = ["created", "updated", "status", "type", "meta", "order_ref"];
+
+fn with_base(extra: &[&'static str]) -> Vec<&'static str> {
+    sorted(&BASE_KEYS.iter().chain(extra).copied().collect::<Vec<_>>())
+}
+
+async fn assert_bad(s: &common::TestServer, p: &str, body: Value, desc: &str) {
+    let r = post(s, p, &body).await;
+    common::assert_error(r, 400, "Bad Request", Some(desc)).await;
+}
+
+// ---- validation ------------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn order_schema_messages() {
+    let s = start().await;
+    let p = common::project();
+    assert_bad(&s, &p, json!([1, 2]), &format!("{O}[1, 2] is not of type 'object'. Invalid property: 'None'")).await;
+    assert_bad(&s, &p, json!({}), &format!("{O}'meta' is a required property. Invalid property: 'meta'")).await;
+    assert_bad(&s, &p, json!({"type": "key"}), &format!("{O}'meta' is a required property. Invalid property: 'meta'")).await;
+    assert_bad(&s, &p, json!({"meta": {}}), &format!("{O}'type' is a required property. Invalid property: 'type'")).await;
+    assert_bad(
+        &s,
+        &p,
+        json!({"type": "certificate", "meta": {"request_type": "custom"}}),
+        &format!("{O}'certificate' is not one of ['key', 'asymmetric']. Invalid property: 'type'"),
+    )
+    .await;
+    assert_bad(
+        &s,
+        &p,
+        json!({"type": "Key", "meta": {}}),
+        &format!("{O}'Key' is not one of ['key', 'asymmetric']. Invalid property: 'type'"),
+    )
+    .await;
+    assert_bad(&s, &p, json!({"type": 1, "meta": {}}), &format!("{O}1 is not of type 'string'. Invalid property: 'type'")).await;
+    assert_bad(&s, &p, json!({"type": "key", "meta": "x"}), &format!("{O}'x' is not of type 'object'. Invalid property: 'meta'")).await;
+
+    // Body and content type, as for every JSON create.
+    let r = s.req(Method::POST, "/v1/orders", &p).header("Content-Type", "application/json").body("{").send().await.unwrap();
+    common::assert_error(r, 400, "Bad Request", Some("Malformed JSON")).await;
+    let r = s.req(Method::POST, "/v1/orders", &p).header("Content-Type", "text/plain").body("{}").send().await.unwrap();
+    common::assert_error(
+        r,
+        415,
+        "Unsupported Media Type",
+        Some("Unexpected content type. Expected content types are: ['application/json']"),
+    )
+    .await;
+    let r = s.req(Method::POST, "/v1/orders", &p).header("Accept", "text/html").json(&json!({})).send().await.unwrap();
+    common::assert_error(r, 406, "Not Acceptable", None).await;
+}
+
+#[actix_web::test]
+async fn meta_messages() {
+    let s = start().await;
+    let p = common::project();
+    let key = |meta: Value| json!({"type": "key", "meta": meta});
+    let asym = |meta: Value| json!({"type": "asymmetric", "meta": meta});
+    // The secret schema, named after the order.
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 0})), &format!("{M}0 is less than the minimum of 1. Invalid property: 'bit_length'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": null})), &format!("{M}None is not of type 'integer'. Invalid property: 'bit_length'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 40000})), &format!("{M}40000 is greater than the maximum of 32767. Invalid property: 'bit_length'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": "128"})), &format!("{M}'128' is not of type 'integer'. Invalid property: 'bit_length'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": 5, "bit_length": 128})), &format!("{M}5 is not of type 'string'. Invalid property: 'algorithm'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 128, "name": 5})), &format!("{M}5 is not of type 'string', 'null'. Invalid property: 'name'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 128, "name": "n".repeat(256)})), &format!("{M}'{}' is too long. Invalid property: 'name'", "n".repeat(256))).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 128, "secret_type": "foo"})), &format!("{M}'foo' is not one of ['symmetric', 'passphrase', 'private', 'public', 'certificate', 'opaque']. Invalid property: 'secret_type'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 128, "expiration": "soon"})), &format!("{M}Invalid date for 'expiration'. Invalid property: 'expiration'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 128, "expiration": "2001-01-01T00:00:00"})), &format!("{M}'expiration' is before current time. Invalid property: 'expiration'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 128, "payload": "abc"})), &format!("{M}If 'payload' is supplied, 'payload_content_type' must also be supplied.. Invalid property: 'payload_content_type'")).await;
+    let ct_list = "payload_content_type is not one of ['text/plain', 'text/plain;charset=utf-8', 'text/plain; charset=utf-8', 'application/octet-stream', 'application/pkcs8']. Invalid property: 'payload_content_type'";
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 128, "payload_content_type": "application/json"})), &format!("{M}{ct_list}")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 128, "payload": "abc", "payload_content_type": "text/html"})), &format!("{M}{ct_list}")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 128, "payload": "abc", "payload_content_type": "application/octet-stream"})), &format!("{M}payload_content_encoding is not one of ['base64', 'binary']. Invalid property: 'payload_content_encoding'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 128, "payload": " ", "payload_content_type": "text/plain"})), &format!("{M}If 'payload' specified, must be non empty. Invalid property: 'payload'")).await;
+    // The order rules.
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 128, "payload": "abc", "payload_content_type": "text/plain"})), &format!("{O}'payload' not allowed for key type order. Invalid property: 'meta'")).await;
+    assert_bad(&s, &p, asym(json!({"algorithm": "rsa", "bit_length": 2048, "payload": "abc", "payload_content_type": "text/plain"})), &format!("{O}'payload' not allowed for asymmetric type order. Invalid property: 'meta'")).await;
+    assert_bad(&s, &p, key(json!({"bit_length": 128})), &format!("{O}'algorithm' is required field for key type order. Invalid property: 'meta'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "", "bit_length": 128})), &format!("{O}'algorithm' is required field for key type order. Invalid property: 'meta'")).await;
+    assert_bad(&s, &p, asym(json!({"bit_length": 2048})), &format!("{O}'algorithm' is required field for asymmetric key type order. Invalid property: 'meta'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes"})), &format!("{O}'bit_length' is required field for key type order. Invalid property: 'meta'")).await;
+    assert_bad(&s, &p, asym(json!({"algorithm": "rsa"})), &format!("{O}'bit_length' is required field for asymmetric key type order. Invalid property: 'meta'")).await;
+    assert_bad(&s, &p, key(json!({"algorithm": "aes", "bit_length": 129})), "Provided field value is not supported").await;
+    assert_bad(&s, &p, asym(json!({"algorithm": "rsa", "bit_length": 2047})), "Provided field value is not supported").await;
+    // Nothing was created by any of these.
+    assert_eq!(get_json(&s, &p, "/v1/orders").await, json!({"orders": [], "total": 0}));
+}
+
+// ---- key orders ------------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn key_orders_of_each_algorithm_and_length() {
+    let s = start().await;
+    let p = common::project();
+    for alg in ["aes", "AES", "des", "hmacsha1", "hmacsha256", "hmacsha384", "HmacSHA512"] {
+        for bits in [64, 128, 192, 256] {
+            let id = key_order(&s, &p, json!({"algorithm": alg, "bit_length": bits, "mode": "cbc"})).await;
+            // Made inside the request: already ACTIVE.
+            let o = get_order(&s, &p, &id).await;
+            assert_eq!(o["status"], "ACTIVE", "{alg}/{bits}: {o}");
+            assert_eq!(keys(&o), with_base(&["sub_status", "sub_status_message", "secret_ref"]), "{o}");
+            let secret = last_segment(o["secret_ref"].as_str().unwrap());
+            let key = payload(&s, &p, &secret).await;
+            assert_eq!(key.len(), bits / 8, "{alg}/{bits}");
+            let m = get_json(&s, &p, &format!("/v1/secrets/{secret}")).await;
+            assert_eq!(m["secret_type"], "symmetric");
+            assert_eq!(m["algorithm"], alg, "stored verbatim");
+            assert_eq!(m["bit_length"], bits);
+            assert_eq!(m["mode"], "cbc");
+            assert_eq!(m["content_types"], json!({"default": "application/octet-stream"}));
+        }
+    }
+    // XTS: the length is halved before the check, the key has the full length.
+    let id = key_order(&s, &p, json!({"algorithm": "aes", "bit_length": 512, "mode": "XTS"})).await;
+    let o = get_order(&s, &p, &id).await;
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    assert_eq!(payload(&s, &p, &last_segment(o["secret_ref"].as_str().unwrap())).await.len(), 64);
+    // Two keys differ.
+    let a = key_order(&s, &p, json!({"algorithm": "aes", "bit_length": 256})).await;
+    let b = key_order(&s, &p, json!({"algorithm": "aes", "bit_length": 256})).await;
+    let ka = payload(&s, &p, &last_segment(get_order(&s, &p, &a).await["secret_ref"].as_str().unwrap())).await;
+    let kb = payload(&s, &p, &last_segment(get_order(&s, &p, &b).await["secret_ref"].as_str().unwrap())).await;
+    assert_ne!(ka, kb);
+}
+
+#[actix_web::test]
+async fn key_order_representation_and_generated_secret() {
+    let s = start().await;
+    let p = common::project();
+    let meta = json!({"algorithm": "AES", "bit_length": 256, "mode": "gcm", "name": "  disk key ",
+                      "expiration": "2999-05-01T10:00:00+02:00", "payload_content_type": "application/octet-stream",
+                      "secret_type": "opaque", "custom": {"deep": [1, "x"]}});
+    let r = s
+        .req(Method::POST, "/v1/orders/", &p)
+        .header("X-User-Id", "alice")
+        .json(&json!({"type": "key", "meta": meta}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = last_segment(header(&r, "location").unwrap());
+    let o = get_order(&s, &p, &id).await;
+    assert_eq!(keys(&o), with_base(&["sub_status", "sub_status_message", "secret_ref", "creator_id"]), "{o}");
+    assert_eq!(o["status"], "ACTIVE");
+    assert_eq!(o["type"], "key");
+    assert_eq!(o["sub_status"], "Unknown");
+    assert_eq!(o["sub_status_message"], "Unknown");
+    assert_eq!(o["creator_id"], "alice");
+    assert_eq!(o["order_ref"], format!("{}/v1/orders/{id}", s.base));
+    assert!(o["secret_ref"].as_str().unwrap().starts_with(&format!("{}/v1/secrets/", s.base)));
+    // meta: name stripped, expiration normalised to UTC with microseconds, the rest verbatim.
+    assert_eq!(
+        o["meta"],
+        json!({"algorithm": "AES", "bit_length": 256, "mode": "gcm", "name": "disk key",
+               "expiration": "2999-05-01T08:00:00.000000", "payload_content_type": "application/octet-stream",
+               "secret_type": "opaque", "custom": {"deep": [1, "x"]}})
+    );
+    for ts in [&o["created"], &o["updated"]] {
+        let t = ts.as_str().unwrap();
+        assert!(chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f").is_ok() && !t.ends_with('Z'), "{t}");
+    }
+    // The secret: symmetric whatever meta says, from the order's meta and creator.
+    let secret = last_segment(o["secret_ref"].as_str().unwrap());
+    let m = get_json(&s, &p, &format!("/v1/secrets/{secret}")).await;
+    assert_eq!(m["secret_type"], "symmetric");
+    assert_eq!(m["name"], "disk key");
+    assert_eq!(m["algorithm"], "AES");
+    assert_eq!(m["bit_length"], 256);
+    assert_eq!(m["mode"], "gcm");
+    assert_eq!(m["expiration"], "2999-05-01T08:00:00");
+    assert_eq!(m["creator_id"], "alice");
+    assert_eq!(payload(&s, &p, &secret).await.len(), 32);
+
+    // Defaults: name and expiration are added as null; no creator without a user id.
+    let id = key_order(&s, &p, json!({"algorithm": "aes", "bit_length": 128, "mode": ""})).await;
+    let o = get_order(&s, &p, &id).await;
+    assert_eq!(o["meta"], json!({"algorithm": "aes", "bit_length": 128, "mode": "", "name": null, "expiration": null}));
+    assert!(o.get("creator_id").is_none());
+    // A content type without payload is allowed (and used for the secret).
+    let id = key_order(&s, &p, json!({"algorithm": "aes", "bit_length": 128, "payload_content_type": "application/pkcs8"})).await;
+    let o = get_order(&s, &p, &id).await;
+    let m = get_json(&s, &p, &format!("/v1/secrets/{}", last_segment(o["secret_ref"].as_str().unwrap()))).await;
+    assert_eq!(m["content_types"], json!({"default": "application/pkcs8"}));
+}
+
+#[actix_web::test]
+async fn error_orders() {
+    let s = start().await;
+    let p = common::project();
+    let cases: Vec<(&str, Value, &str, &str)> = vec![
+        ("key", json!({"algorithm": "3des", "bit_length": 192}), "400", "Process TypeOrder issue seen - Secret generate supported plugin not found.."),
+        ("key", json!({"algorithm": "desede", "bit_length": 192}), "400", ISSUE_ALG),
+        ("key", json!({"algorithm": "rsa", "bit_length": 2048}), "400", ISSUE_ALG),
+        ("key", json!({"algorithm": "diffie_hellman", "bit_length": 2048}), "400", ISSUE_ALG),
+        ("key", json!({"algorithm": "aes", "bit_length": 512}), "500", FAILURE),
+        ("key", json!({"algorithm": "aes", "bit_length": 136}), "500", FAILURE),
+        ("key", json!({"algorithm": "hmacsha512", "bit_length": 512}), "500", FAILURE),
+        ("key", json!({"algorithm": "aes", "bit_length": 1024, "mode": "xts"}), "500", FAILURE),
+        ("asymmetric", json!({"algorithm": "ec", "bit_length": 256}), "400", ISSUE_ALG),
+        ("asymmetric", json!({"algorithm": "aes", "bit_length": 256}), "400", ISSUE_ALG),
+        // DSA is not generated by Portcullis (deliberate deviation, see the order service).
+        ("asymmetric", json!({"algorithm": "dsa", "bit_length": 2048}), "400", ISSUE_ALG),
+        ("asymmetric", json!({"algorithm": "rsa", "bit_length": 512}), "500", FAILURE),
+        ("asymmetric", json!({"algorithm": "RSA", "bit_length": 3072}), "500", FAILURE),
+    ];
+    for (t, meta, code, reason) in cases {
+        let id = order(&s, &p, json!({"type": t, "meta": meta.clone()})).await;
+        let o = wait(&s, &p, &id).await;
+        assert_eq!(o["status"], "ERROR", "{meta}: {o}");
+        assert_eq!(o["error_status_code"], code, "a string: {meta}");
+        assert_eq!(o["error_reason"], reason, "{meta}");
+        assert_eq!(keys(&o), with_base(&["error_status_code", "error_reason"]), "{o}");
+    }
+    // Key orders fail inside the request already.
+    let id = key_order(&s, &p, json!({"algorithm": "blowfish", "bit_length": 128})).await;
+    assert_eq!(get_order(&s, &p, &id).await["status"], "ERROR");
+    // Nothing was generated.
+    assert_eq!(get_json(&s, &p, "/v1/secrets").await["total"], 0);
+}
+
+// ---- asymmetric orders -----------------------------------------------------------------------
+
+async fn container_refs(s: &common::TestServer, p: &str, o: &Value) -> (Value, Vec<(String, String)>) {
+    let c = get_json(s, p, &format!("/v1/containers/{}", last_segment(o["container_ref"].as_str().unwrap()))).await;
+    let mut refs: Vec<(String, String)> = c["secret_refs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap().to_string(), last_segment(r["secret_ref"].as_str().unwrap())))
+        .collect();
+    refs.sort();
+    (c, refs)
+}
+
+#[actix_web::test]
+async fn rsa_order_is_pending_then_active_with_an_rsa_container() {
+    let s = start().await;
+    let p = common::project();
+    let r = s
+        .req(Method::POST, "/v1/orders", &p)
+        .header("X-User-Id", "bob")
+        .json(&json!({"type": "asymmetric", "meta": {"algorithm": "RSA", "bit_length": 2048, "name": "pair"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = last_segment(header(&r, "location").unwrap());
+    let o = wait(&s, &p, &id).await;
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    assert_eq!(keys(&o), with_base(&["sub_status", "sub_status_message", "container_ref", "creator_id"]), "{o}");
+    assert_eq!(o["type"], "asymmetric");
+    assert_eq!(o["meta"], json!({"algorithm": "RSA", "bit_length": 2048, "name": "pair", "expiration": null}));
+    let (c, refs) = container_refs(&s, &p, &o).await;
+    assert_eq!(c["type"], "rsa");
+    assert_eq!(c["name"], "pair");
+    assert_eq!(c["creator_id"], "bob");
+    assert_eq!(refs.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["private_key", "public_key"]);
+
+    let private_id = &refs[0].1;
+    let public_id = &refs[1].1;
+    let private_pem = String::from_utf8(payload(&s, &p, private_id).await).unwrap();
+    let public_pem = String::from_utf8(payload(&s, &p, public_id).await).unwrap();
+    assert!(private_pem.starts_with("-----BEGIN PRIVATE KEY-----"), "{private_pem}");
+    assert!(public_pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{public_pem}");
+    let private = RsaPrivateKey::from_pkcs8_pem(&private_pem).expect("PKCS#8 PEM");
+    let public = RsaPublicKey::from_public_key_pem(&public_pem).expect("SubjectPublicKeyInfo PEM");
+    assert_eq!(private.size() * 8, 2048);
+    assert_eq!(public.e(), &rsa::BigUint::from(65537u32));
+    assert_eq!(RsaPublicKey::from(&private), public, "one key pair");
+    for (sid, t) in [(private_id, "private"), (public_id, "public")] {
+        let m = get_json(&s, &p, &format!("/v1/secrets/{sid}")).await;
+        assert_eq!(m["secret_type"], t);
+        assert_eq!(m["name"], "pair");
+        assert_eq!(m["algorithm"], "RSA");
+        assert_eq!(m["bit_length"], 2048);
+        assert_eq!(m["creator_id"], "bob");
+        assert_eq!(m["content_types"], json!({"default": "application/octet-stream"}));
+    }
+}
+
+#[actix_web::test]
+async fn rsa_order_with_passphrase() {
+    let s = start().await;
+    let p = common::project();
+    let id = order(
+        &s,
+        &p,
+        json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 2048, "passphrase": "correct horse"}}),
+    )
+    .await;
+    let o = wait(&s, &p, &id).await;
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    assert_eq!(o["meta"]["passphrase"], "correct horse", "meta is echoed verbatim");
+    let (c, refs) = container_refs(&s, &p, &o).await;
+    assert_eq!(c["type"], "rsa");
+    assert_eq!(c["name"], Value::Null);
+    assert_eq!(
+        refs.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+        ["private_key", "private_key_passphrase", "public_key"]
+    );
+    let pem = String::from_utf8(payload(&s, &p, &refs[0].1).await).unwrap();
+    assert_eq!(payload(&s, &p, &refs[1].1).await, b"correct horse");
+    let public_pem = String::from_utf8(payload(&s, &p, &refs[2].1).await).unwrap();
+    let m = get_json(&s, &p, &format!("/v1/secrets/{}", refs[1].1)).await;
+    assert_eq!(m["secret_type"], "passphrase");
+    // (Decrypted last, on a blocking thread: PBKDF2 must not stall the client's connections.)
+    let (private, wrong) = actix_web::web::block(move || {
+        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{pem}");
+        assert!(RsaPrivateKey::from_pkcs8_pem(&pem).is_err(), "encrypted");
+        (RsaPrivateKey::from_pkcs8_encrypted_pem(&pem, "correct horse"), RsaPrivateKey::from_pkcs8_encrypted_pem(&pem, "wrong"))
+    })
+    .await
+    .unwrap();
+    let private = private.expect("decrypts with the passphrase");
+    assert!(wrong.is_err());
+    assert_eq!(RsaPublicKey::from(&private), RsaPublicKey::from_public_key_pem(&public_pem).unwrap());
+}
+
+#[actix_web::test]
+async fn rsa_4096_order_answers_while_pending() {
+    let s = start().await;
+    let p = common::project();
+    let started = Instant::now();
+    let id = order(&s, &p, json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 4096}})).await;
+    let o = get_order(&s, &p, &id).await;
+    // A 4096-bit key takes far longer than a POST and a GET on loopback.
+    assert_eq!(o["status"], "PENDING", "answered {:?} after the POST: {o}", started.elapsed());
+    assert_eq!(keys(&o), with_base(&[]), "no sub-status, error or refs while PENDING: {o}");
+    // Listing works meanwhile and shows it.
+    let l = get_json(&s, &p, "/v1/orders").await;
+    assert_eq!(l["orders"][0]["status"], "PENDING");
+    let o = wait(&s, &p, &id).await;
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    let (_, refs) = container_refs(&s, &p, &o).await;
+    let private = RsaPrivateKey::from_pkcs8_pem(&String::from_utf8(payload(&s, &p, &refs[0].1).await).unwrap()).unwrap();
+    assert_eq!(private.size() * 8, 4096);
+}
+
+// ---- list, get, delete, put ------------------------------------------------------------------
+
+#[actix_web::test]
+async fn list_paging_and_meta_filter() {
+    let s = start().await;
+    let p = common::project();
+    let a = key_order(&s, &p, json!({"algorithm": "aes", "bit_length": 128, "name": "alpha"})).await;
+    let b = key_order(&s, &p, json!({"algorithm": "aes", "bit_length": 256, "name": "Beta"})).await;
+    let c = key_order(&s, &p, json!({"algorithm": "des", "bit_length": 64, "name": "gamma", "note": "aes"})).await;
+    // Another project's orders are not listed.
+    key_order(&s, &common::project(), json!({"algorithm": "aes", "bit_length": 128})).await;
+
+    let l = get_json(&s, &p, "/v1/orders").await;
+    assert_eq!(keys(&l), ["orders", "total"]);
+    assert_eq!(l["total"], 3);
+    let ids: Vec<String> = l["orders"].as_array().unwrap().iter().map(|o| last_segment(o["order_ref"].as_str().unwrap())).collect();
+    assert_eq!(ids, [a.clone(), b.clone(), c.clone()], "created ascending");
+    assert_eq!(keys(&l["orders"][0]), with_base(&["sub_status", "sub_status_message", "secret_ref"]));
+
+    let ids_for = |v: &Value| -> Vec<String> {
+        v["orders"].as_array().unwrap().iter().map(|o| last_segment(o["order_ref"].as_str().unwrap())).collect()
+    };
+    // Any meta string value or key equal to the text; case-sensitive; numbers never match.
+    let f = get_json(&s, &p, "/v1/orders?meta=aes").await;
+    assert_eq!((f["total"].clone(), ids_for(&f)), (json!(3), vec![a.clone(), b.clone(), c.clone()]));
+    let f = get_json(&s, &p, "/v1/orders?meta=des").await;
+    assert_eq!(ids_for(&f), [c.as_str()]);
+    let f = get_json(&s, &p, "/v1/orders?meta=alpha").await;
+    assert_eq!(ids_for(&f), [a.as_str()]);
+    assert_eq!(get_json(&s, &p, "/v1/orders?meta=beta").await, json!({"orders": [], "total": 0}));
+    assert_eq!(get_json(&s, &p, "/v1/orders?meta=Beta").await["total"], 1);
+    assert_eq!(get_json(&s, &p, "/v1/orders?meta=alph").await["total"], 0);
+    assert_eq!(get_json(&s, &p, "/v1/orders?meta=128").await["total"], 0);
+    assert_eq!(get_json(&s, &p, "/v1/orders?meta=note").await["total"], 1, "keys match too");
+    assert_eq!(get_json(&s, &p, "/v1/orders?meta=").await["total"], 3, "empty = no filter");
+    assert_eq!(get_json(&s, &p, "/v1/orders?meta=%25").await["total"], 0, "no LIKE wildcards");
+
+    // Paging.
+    let pg = get_json(&s, &p, "/v1/orders?limit=1&offset=1").await;
+    assert_eq!(ids_for(&pg), [b.as_str()]);
+    assert_eq!(pg["total"], 3);
+    assert_eq!(pg["next"], format!("{}/v1/orders?limit=1&offset=2", s.base));
+    assert_eq!(pg["previous"], format!("{}/v1/orders?limit=1&offset=0", s.base));
+    let pg = get_json(&s, &p, "/v1/orders?limit=2&meta=aes").await;
+    assert_eq!(pg["next"], format!("{}/v1/orders?limit=2&offset=2", s.base), "other parameters are not carried");
+    assert!(pg.get("previous").is_none());
+    assert_eq!(get_json(&s, &p, "/v1/orders?offset=5").await, json!({"orders": [], "total": 3}));
+
+    let r = s.req(Method::GET, "/v1/orders", &p).header("Accept", "text/plain").send().await.unwrap();
+    common::assert_error(r, 406, "Not Acceptable", None).await;
+}
+
+#[actix_web::test]
+async fn lookups_are_project_scoped() {
+    let s = start().await;
+    let p = common::project();
+    let other = common::project();
+    let id = key_order(&s, &p, json!({"algorithm": "aes", "bit_length": 128})).await;
+    for m in [Method::GET, Method::DELETE, Method::PUT, Method::POST] {
+        let r = s.req(m.clone(), &format!("/v1/orders/{id}"), &other).send().await.unwrap();
+        common::assert_error(r, 404, "Not Found", Some(NOT_FOUND)).await;
+    }
+    for bogus in ["nope", "0b3e0cfe-8d3c-4b47-9b8e-0d2a4e0a5d11"] {
+        let r = s.req(Method::GET, &format!("/v1/orders/{bogus}"), &p).send().await.unwrap();
+        common::assert_error(r, 404, "Not Found", Some(NOT_FOUND)).await;
+    }
+    // Unknown sub-resources: looked up first, then a routing 404.
+    let r = s.req(Method::GET, &format!("/v1/orders/{id}/x"), &other).send().await.unwrap();
+    common::assert_error(r, 404, "Not Found", Some(NOT_FOUND)).await;
+    let r = s.req(Method::GET, &format!("/v1/orders/{id}/x"), &p).send().await.unwrap();
+    common::assert_error(r, 404, "Not Found", Some("")).await;
+    assert_eq!(get_order(&s, &p, &id).await["status"], "ACTIVE");
+}
+
+#[actix_web::test]
+async fn delete_is_soft_and_keeps_the_secret() {
+    let s = start().await;
+    let p = common::project();
+    let id = key_order(&s, &p, json!({"algorithm": "aes", "bit_length": 128})).await;
+    let secret = last_segment(get_order(&s, &p, &id).await["secret_ref"].as_str().unwrap());
+    let r = s.req(Method::DELETE, &format!("/v1/orders/{id}"), &p).header("Accept", "text/plain").send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = s.req(Method::GET, &format!("/v1/orders/{id}"), &p).send().await.unwrap();
+    common::assert_error(r, 404, "Not Found", Some(NOT_FOUND)).await;
+    let r = s.req(Method::DELETE, &format!("/v1/orders/{id}"), &p).send().await.unwrap();
+    common::assert_error(r, 404, "Not Found", Some(NOT_FOUND)).await;
+    assert_eq!(get_json(&s, &p, "/v1/orders").await["total"], 0);
+    assert_eq!(payload(&s, &p, &secret).await.len(), 16);
+}
+
+#[actix_web::test]
+async fn put_is_not_supported() {
+    let s = start().await;
+    let p = common::project();
+    let r = s.req(Method::PUT, "/v1/orders", &p).json(&json!({})).send().await.unwrap();
+    assert!(r.headers().get("allow").is_none(), "handler-raised 405 has no Allow");
+    common::assert_error(r, 405, "Method Not Allowed", Some("Order update is not supported.")).await;
+    // Policy first.
+    let r = s.req(Method::PUT, "/v1/orders", &p).header("X-Roles", "audit").send().await.unwrap();
+    common::assert_error(
+        r,
+        403,
+        "Forbidden",
+        Some("Order update attempt not allowed - please review your user/project privileges"),
+    )
+    .await;
+    let id = key_order(&s, &p, json!({"algorithm": "aes", "bit_length": 128})).await;
+    let r = s.req(Method::PUT, &format!("/v1/orders/{id}"), &p).json(&json!({})).send().await.unwrap();
+    common::assert_error(r, 405, "Method Not Allowed", Some("")).await;
+    let r = s.req(Method::PATCH, "/v1/orders", &p).send().await.unwrap();
+    common::assert_error(r, 405, "Method Not Allowed", Some("")).await;
+}
+
+#[actix_web::test]
+async fn legacy_policy() {
+    let s = start().await;
+    let p = common::project();
+    let as_role = |m: Method, path: &str, role: &str| s.req(m, path, &p).header("X-Roles", role).header("X-User-Id", "u1");
+    let body = json!({"type": "key", "meta": {"algorithm": "aes", "bit_length": 128}});
+    let r = as_role(Method::POST, "/v1/orders", "observer").json(&body).send().await.unwrap();
+    common::assert_error(r, 403, "Forbidden", Some("Order creation attempt not allowed - please review your user/project privileges")).await;
+    let r = as_role(Method::POST, "/v1/orders", "creator").json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let id = last_segment(header(&r, "location").unwrap());
+    let r = as_role(Method::GET, "/v1/orders", "audit").send().await.unwrap();
+    common::assert_error(r, 403, "Forbidden", Some("Order(s) retrieval attempt not allowed - please review your user/project privileges")).await;
+    let r = as_role(Method::GET, &format!("/v1/orders/{id}"), "audit").send().await.unwrap();
+    assert_eq!(r.status(), 200, "all_users in the project");
+    // Deleting needs admin.
+    let r = as_role(Method::DELETE, &format!("/v1/orders/{id}"), "creator").send().await.unwrap();
+    common::assert_error(r, 403, "Forbidden", Some("Order deletion attempt not allowed - please review your user/project privileges")).await;
+    let r = as_role(Method::DELETE, &format!("/v1/orders/{id}"), "admin").send().await.unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+// ---- quotas ----------------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn orders_quota() {
+    let s = start_with(|cfg| cfg.quotas.quota_orders = 2).await;
+    let p = common::project();
+    let body = json!({"type": "key", "meta": {"algorithm": "aes", "bit_length": 128}});
+    let first = order(&s, &p, body.clone()).await;
+    order(&s, &p, body.clone()).await;
+    let r = post(&s, &p, &body).await;
+    common::assert_error(r, 403, "Forbidden", Some(QUOTA)).await;
+    // Validation comes before the quota.
+    assert_bad(&s, &p, json!({"type": "key"}), &format!("{O}'meta' is a required property. Invalid property: 'meta'")).await;
+    // Other projects have their own count; a deleted order frees its place.
+    order(&s, &common::project(), body.clone()).await;
+    let r = s.req(Method::DELETE, &format!("/v1/orders/{first}"), &p).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    order(&s, &p, body.clone()).await;
+
+    let s = start_with(|cfg| cfg.quotas.quota_orders = 0).await;
+    let r = post(&s, &common::project(), &body).await;
+    common::assert_error(r, 403, "Forbidden", Some(QUOTA)).await;
+}
+
+#[actix_web::test]
+async fn generated_entities_ignore_secret_and_container_quotas() {
+    let s = start_with(|cfg| {
+        cfg.quotas.quota_secrets = 0;
+        cfg.quotas.quota_containers = 0;
+    })
+    .await;
+    let p = common::project();
+    let k = key_order(&s, &p, json!({"algorithm": "aes", "bit_length": 256})).await;
+    assert_eq!(get_order(&s, &p, &k).await["status"], "ACTIVE");
+    let a = order(&s, &p, json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 1024}})).await;
+    let o = wait(&s, &p, &a).await;
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    assert_eq!(container_refs(&s, &p, &o).await.1.len(), 2);
+}
+
+// ---- recovery at start -----------------------------------------------------------------------
+
+fn insert_pending(db_url: &str, project: &str, order_type: &str, meta: Value) -> String {
+    use diesel::prelude::*;
+    use portcullis::store::schema::orders as o;
+    let mut conn = portcullis::store::DbUrl::parse(db_url).unwrap().establish().expect("db");
+    let id = uuid::Uuid::new_v4().to_string();
+    let t = portcullis::store::now_micros();
+    diesel::insert_into(o::table)
+        .values((
+            o::id.eq(&id),
+            o::project_id.eq(project),
+            o::creator_id.eq(Some("crashed-user")),
+            o::order_type.eq(order_type),
+            o::status.eq("PENDING"),
+            o::meta.eq(meta.to_string()),
+            o::created_at.eq(t),
+            o::updated_at.eq(t),
+        ))
+        .execute(&mut conn)
+        .expect("insert order");
+    id
+}
+
+#[actix_web::test]
+async fn orders_left_pending_are_processed_at_start() {
+    let first = start().await;
+    let p = common::project();
+    let key = insert_pending(&first.db_url, &p, "key", json!({"algorithm": "aes", "bit_length": 256, "name": "k", "expiration": null}));
+    let pair = insert_pending(&first.db_url, &p, "asymmetric", json!({"algorithm": "rsa", "bit_length": 1024, "name": null, "expiration": null}));
+    let broken = insert_pending(&first.db_url, &p, "key", json!({"bit_length": 256}));
+    if first.db_url.starts_with("sqlite") {
+        // (On a database shared with concurrently starting test servers, any of them may run it.)
+        assert_eq!(get_order(&first, &p, &key).await["status"], "PENDING", "nothing runs them before a start");
+    }
+
+    // A second server on the same database (and master KEK) starts.
+    let db_url = first.db_url.clone();
+    let kek_file = first.kek_file.clone();
+    let second = start_with(move |cfg| {
+        cfg.default.sql_connection = db_url;
+        cfg.kek.file_path = kek_file;
+    })
+    .await;
+    let o = wait(&second, &p, &key).await;
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    assert_eq!(o["creator_id"], "crashed-user");
+    assert_eq!(payload(&second, &p, &last_segment(o["secret_ref"].as_str().unwrap())).await.len(), 32);
+    let o = wait(&second, &p, &pair).await;
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    assert_eq!(container_refs(&second, &p, &o).await.1.len(), 2);
+    let o = wait(&second, &p, &broken).await;
+    assert_eq!(o["status"], "ERROR", "{o}");
+    assert_eq!(o["error_status_code"], "500");
+    assert_eq!(o["error_reason"], FAILURE);
+    // Exactly one secret per generated key, even with two servers alive.
+    assert_eq!(get_json(&first, &p, "/v1/secrets").await["total"], 3);
+}
