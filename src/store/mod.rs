@@ -10,7 +10,6 @@ pub mod consumers;
 pub mod containers;
 pub mod keks;
 pub mod orders;
-pub mod orders;
 pub mod projects;
 pub mod quotas;
 pub mod stores;
