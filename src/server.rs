@@ -125,6 +125,9 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
     )?);
     policy.watch(std::time::Duration::from_secs(2));
     let core = Core::new(store, keys, cfg.quotas.clone());
+    if let Some(r) = crate::service::stores::sync_from_config(&core, &cfg.secretstore)? {
+        tracing::info!(added = ?r.added, updated = ?r.updated, removed = ?r.removed, "secret stores synchronised with [secretstore]");
+    }
     let state = web::Data::new(AppState::new(cfg, core, policy, keystone));
     // Orders left PENDING by a crash or a shutdown are processed again (never left PENDING).
     if let Err(e) = crate::service::orders::recover(state.core.clone()) {

@@ -6,6 +6,8 @@ pub mod containers;
 pub mod orders;
 pub mod quotas;
 pub mod secrets;
+pub mod stores;
+pub mod transport_keys;
 
 use std::collections::HashSet;
 
