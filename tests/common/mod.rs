@@ -39,6 +39,11 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     cfg.auth.strategy = AuthStrategy::Noauth;
     cfg.kek.provider = KekProviderKind::File;
     cfg.kek.file_path = dir.join("master.kek");
+    if !backend_url(dir).starts_with("sqlite") {
+        // Servers sharing a PostgreSQL/MySQL database are replicas: they share the master KEK
+        // (any of them may finish another's pending order). A fixed test-only key.
+        std::fs::write(&cfg.kek.file_path, "1:cG9ydGN1bGxpcy10ZXN0LW9ubHktbWFzdGVyLWtleSE=\n").expect("kek file");
+    }
     cfg.default.sql_connection = backend_url(dir);
     cfg.default.host_href = String::new();
     cfg.default.sql_pool_size = 4;
