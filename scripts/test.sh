@@ -65,7 +65,13 @@ PORTCULLIS_REQUIRE_KEYSTONE=1 PORTCULLIS_TEST_KEYSTONE_ENV="$KS_WORK/users.env" 
     cargo test --locked --test rbac_matrix
 
 echo "== openstack CLI and barbican-tempest-plugin against Portcullis behind Keystone"
-RUN_OPENSTACK_CLI=1 KEYSTONE_WORKDIR="$KS_WORK" PORTCULLIS_BIN="$REPO/target/debug/portcullis" \
+RUN_OPENSTACK_CLI=1 RUN_CASTELLAN=1 ENABLE_MULTIPLE_SECRET_STORES=true POLICY_MODE=new \
+    KEYSTONE_WORKDIR="$KS_WORK" PORTCULLIS_BIN="$REPO/target/debug/portcullis" \
     TEMPEST_WORKDIR="$WORK/tempest" bash tempest-compat/run.sh
+
+echo "== barbican-tempest-plugin with the legacy policy"
+POLICY_MODE=legacy EXPECTED_PASS="$REPO/tempest-compat/expected-pass-legacy.txt" \
+    KEYSTONE_WORKDIR="$KS_WORK" PORTCULLIS_BIN="$REPO/target/debug/portcullis" \
+    TEMPEST_WORKDIR="$WORK/tempest-legacy" bash tempest-compat/run.sh
 
 echo "== all tests passed in $(( $(date +%s) - start ))s"
