@@ -10,9 +10,9 @@ use super::http::{
     require_json_accept, require_json_content_type,
 };
 use super::secrets::{ctx, enforce};
-use super::validate::{check_object, lenient_b64decode, normalize_content_type, Prop, Ty};
+use super::validate::{check_object, lenient_b64decode, normalize_content_type, SECRET_PROPS, SUPPORTED_CT};
 use super::AppState;
-use crate::model::{OCTET_STREAM, PKCS8, SECRET_TYPES, TEXT_PLAIN};
+use crate::model::{OCTET_STREAM, PKCS8, TEXT_PLAIN};
 use crate::policy::PolicyTarget;
 use crate::service::orders::{self as svc, NewOrder, OrderType, META_TS_FORMAT};
 use crate::store::orders::OrderRow;
@@ -93,21 +93,7 @@ const ORDER_SCHEMA: &str = "Order";
 /// The secret schema applied to an order's meta.
 const META_SCHEMA: &str = "Secret' within 'Order";
 
-static META_PROPS: [Prop; 11] = [
-    Prop::new("name", Ty::StrOrNull).max(255),
-    Prop::new("algorithm", Ty::Str).max(255),
-    Prop::new("mode", Ty::Str).max(255),
-    Prop::new("bit_length", Ty::Int).range(1, 32767),
-    Prop::new("expiration", Ty::Str).max(255),
-    Prop::new("payload", Ty::Str),
-    Prop::new("secret_type", Ty::Str).max(80).one_of(&SECRET_TYPES),
-    Prop::new("payload_content_type", Ty::StrOrNull).max(255),
-    Prop::new("payload_content_encoding", Ty::Str).max(255).one_of(&["base64"]),
-    Prop::new("transport_key_needed", Ty::Str).one_of(&["true", "false"]),
-    Prop::new("transport_key_id", Ty::Str),
-];
 
-const SUPPORTED_CT: &str = "payload_content_type is not one of ['text/plain', 'text/plain;charset=utf-8', 'text/plain; charset=utf-8', 'application/octet-stream', 'application/pkcs8']";
 
 fn supported_content_type(ct: &str) -> bool {
     matches!(normalize_content_type(ct).as_str(), TEXT_PLAIN | OCTET_STREAM | PKCS8)
@@ -148,7 +134,7 @@ pub fn validate_order(
     let meta_v = &obj["meta"];
 
     // The secret schema, with the order's allowance for a content type without payload.
-    let meta = check_object(META_SCHEMA, meta_v, &META_PROPS)?;
+    let meta = check_object(META_SCHEMA, meta_v, &SECRET_PROPS)?;
     let bad = |reason: &str, prop: &str| ApiError::schema(META_SCHEMA, reason, Some(prop));
     let s = |k: &str| meta.get(k).and_then(Value::as_str);
     let expiration = match s("expiration").filter(|e| !e.is_empty()) {

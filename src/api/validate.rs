@@ -95,7 +95,11 @@ pub fn check_object<'a>(schema: &str, v: &'a Value, props: &[Prop]) -> Result<&'
 
 const SECRET_SCHEMA: &str = "Secret";
 
-static SECRET_PROPS: [Prop; 11] = [
+/// The reason given for an unsupported `payload_content_type` (secrets and order meta).
+pub const SUPPORTED_CT: &str = "payload_content_type is not one of ['text/plain', 'text/plain;charset=utf-8', 'text/plain; charset=utf-8', 'application/octet-stream', 'application/pkcs8']";
+
+/// The `Secret` schema's properties (also applied to an order's `meta`).
+pub static SECRET_PROPS: [Prop; 11] = [
     Prop::new("name", Ty::StrOrNull).max(255),
     Prop::new("algorithm", Ty::Str).max(255),
     Prop::new("mode", Ty::Str).max(255),
@@ -185,10 +189,7 @@ pub fn secret_create(v: &Value, max_secret: usize, now: chrono::NaiveDateTime) -
         };
         let norm = normalize_content_type(&ct);
         if !matches!(norm.as_str(), TEXT_PLAIN | OCTET_STREAM | PKCS8) {
-            return Err(bad(
-                "payload_content_type is not one of ['text/plain', 'text/plain;charset=utf-8', 'text/plain; charset=utf-8', 'application/octet-stream', 'application/pkcs8']",
-                "payload_content_type",
-            ));
+            return Err(bad(SUPPORTED_CT, "payload_content_type"));
         }
         let enc = s("payload_content_encoding");
         if norm == TEXT_PLAIN {
