@@ -2,11 +2,25 @@
 # Installs (idempotently) what building and testing Portcullis needs on Debian 12:
 # build libraries, PostgreSQL and MariaDB servers (started if not running), and a test login
 # on each. Safe to run again: it only installs or starts what is missing.
+#   scripts/deps.sh --build   only the libraries needed to build and run the service
 set -euo pipefail
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
+
+if [ "${1:-}" = "--build" ]; then
+    need=()
+    for pkg in pkg-config libpq-dev libmariadb-dev libtss2-dev; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+    done
+    if [ ${#need[@]} -gt 0 ]; then
+        echo "deps: installing ${need[*]}" >&2
+        $SUDO apt-get update -qq >/dev/null
+        $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+    fi
+    exit 0
+fi
 
 need=()
 # libtss2-dev: the TPM master-KEK provider (tss-esapi); swtpm, swtpm-tools: the TPM tests;
