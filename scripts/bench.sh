@@ -23,10 +23,11 @@ wrk.headers["Content-Type"] = "application/json"
 LUA
 run() { # name, wrk args...
     local name="$1"; shift
-    local rps
-    rps=$(wrk -t2 -c"$CONN" -d"${DUR}s" --latency "$@" 2>&1 | tee "$WORK/$name.txt" | awk '/Requests\/sec/ {print $2}')
-    local p99; p99=$(awk '/ 99%/ {print $2}' "$WORK/$name.txt")
-    local errs; errs=$(grep -E 'Non-2xx|Socket errors' "$WORK/$name.txt" | tr -s ' ' || true)
+    local out rps p99 errs
+    out=$(wrk -t2 -c"$CONN" -d"${DUR}s" --latency "$@" 2>&1)
+    rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+    p99=$(awk '/ 99%/ {print $2}' <<<"$out")
+    errs=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' || true)
     printf '%-28s %10s req/s   p99 %8s  %s\n' "$name" "$rps" "$p99" "$errs"
 }
 echo "Portcullis $(git -C "$REPO" rev-parse --short HEAD) release, SQLite, noauth, ${DUR}s x ${CONN} connections, $(nproc) cores"
