@@ -174,20 +174,23 @@ pub fn patch(conn: &mut DbConn, entity_type: &str, entity_id: &str, set: &[AclCh
     })
 }
 
-/// Removes every ACL of an entity (hard delete).
+/// Removes every ACL of an entity (hard delete), in its own transaction.
 pub fn delete_all(conn: &mut DbConn, entity_type: &str, entity_id: &str) -> StoreResult<()> {
-    conn.transaction(|c| {
-        let ids: Vec<String> = acls::table
-            .filter(acls::entity_type.eq(entity_type))
-            .filter(acls::entity_id.eq(entity_id))
-            .select(acls::id)
-            .load(c)?;
-        if !ids.is_empty() {
-            diesel::delete(acl_users::table.filter(acl_users::acl_id.eq_any(&ids))).execute(c)?;
-            diesel::delete(acls::table.filter(acls::id.eq_any(&ids))).execute(c)?;
-        }
-        Ok(())
-    })
+    Ok(conn.transaction(|c| delete_all_in(c, entity_type, entity_id))?)
+}
+
+/// Removes every ACL of an entity inside the caller's transaction (entity deletion).
+pub fn delete_all_in(c: &mut DbConn, entity_type: &str, entity_id: &str) -> QueryResult<()> {
+    let ids: Vec<String> = acls::table
+        .filter(acls::entity_type.eq(entity_type))
+        .filter(acls::entity_id.eq(entity_id))
+        .select(acls::id)
+        .load(c)?;
+    if !ids.is_empty() {
+        diesel::delete(acl_users::table.filter(acl_users::acl_id.eq_any(&ids))).execute(c)?;
+        diesel::delete(acls::table.filter(acls::id.eq_any(&ids))).execute(c)?;
+    }
+    Ok(())
 }
 
 /// Ids of entities whose ACLs (any operation) list the user.

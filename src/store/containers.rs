@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{acl_users, acls, container_consumers, container_secrets, containers, secrets};
+use super::schema::{container_consumers, container_secrets, containers, secrets};
 use super::{from_micros, now_micros, DbConn, StoreResult};
 use crate::model::Page;
 
@@ -249,15 +249,7 @@ pub fn delete(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<bool> {
             return Ok(false);
         }
         diesel::delete(container_secrets::table.filter(container_secrets::container_id.eq(id))).execute(c)?;
-        let acl_ids: Vec<String> = acls::table
-            .filter(acls::entity_type.eq("container"))
-            .filter(acls::entity_id.eq(id))
-            .select(acls::id)
-            .load(c)?;
-        if !acl_ids.is_empty() {
-            diesel::delete(acl_users::table.filter(acl_users::acl_id.eq_any(&acl_ids))).execute(c)?;
-            diesel::delete(acls::table.filter(acls::id.eq_any(&acl_ids))).execute(c)?;
-        }
+        super::acls::delete_all_in(c, "container", id)?;
         diesel::update(
             container_consumers::table
                 .filter(container_consumers::container_id.eq(id))

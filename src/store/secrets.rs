@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use super::schema::{acl_users, acls, secret_consumers, secret_user_metadata, secrets};
+use super::schema::{secret_consumers, secret_user_metadata, secrets};
 use super::{from_micros, now_micros, to_micros, DbConn, StoreResult};
 use crate::model::{DateCond, Page, Secret, SecretConsumer, SecretFilter, SecretSortKey};
 
@@ -161,15 +161,7 @@ pub fn delete(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<bool> {
         diesel::delete(secret_user_metadata::table.filter(secret_user_metadata::secret_id.eq(id)))
             .execute(c)?;
         // ACLs go with the secret (hard delete, as Barbican does).
-        let acl_ids: Vec<String> = acls::table
-            .filter(acls::entity_type.eq("secret"))
-            .filter(acls::entity_id.eq(id))
-            .select(acls::id)
-            .load(c)?;
-        if !acl_ids.is_empty() {
-            diesel::delete(acl_users::table.filter(acl_users::acl_id.eq_any(&acl_ids))).execute(c)?;
-            diesel::delete(acls::table.filter(acls::id.eq_any(&acl_ids))).execute(c)?;
-        }
+        super::acls::delete_all_in(c, "secret", id)?;
         diesel::update(
             secret_consumers::table
                 .filter(secret_consumers::secret_id.eq(id))
