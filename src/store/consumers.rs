@@ -98,6 +98,25 @@ pub struct SecretConsumerKey {
     pub resource_id: String,
 }
 
+/// Barbican's register: revive the row with this identity (live or deleted); if there is none,
+/// insert one in a savepoint, and if a concurrent request inserted it first, revive that one.
+fn revive_or_insert(
+    conn: &mut DbConn,
+    revive: impl Fn(&mut DbConn) -> QueryResult<usize>,
+    insert: impl FnOnce(&mut DbConn) -> QueryResult<usize>,
+) -> QueryResult<()> {
+    if revive(conn)? > 0 {
+        return Ok(());
+    }
+    match conn.transaction(insert) {
+        Ok(_) => Ok(()),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            revive(conn).map(|_| ())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The live consumer of the secret with this identity.
 pub fn secret_find(conn: &mut DbConn, secret_id: &str, k: &SecretConsumerKey) -> StoreResult<Option<SecretConsumerRecord>> {
     Ok(secret_consumers::table
@@ -134,29 +153,20 @@ pub fn secret_register(conn: &mut DbConn, secret_id: &str, project: &str, k: &Se
         ))
         .execute(c)
     };
-    if revive(conn)? == 0 {
-        let inserted = conn.transaction(|c| {
-            diesel::insert_into(secret_consumers::table)
-                .values((
-                    secret_consumers::id.eq(uuid::Uuid::new_v4().to_string()),
-                    secret_consumers::secret_id.eq(secret_id),
-                    secret_consumers::project_id.eq(Some(project)),
-                    secret_consumers::service.eq(&k.service),
-                    secret_consumers::resource_type.eq(&k.resource_type),
-                    secret_consumers::resource_id.eq(&k.resource_id),
-                    secret_consumers::created_at.eq(t),
-                    secret_consumers::updated_at.eq(t),
-                ))
-                .execute(c)
-        });
-        match inserted {
-            Ok(_) => {}
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-                revive(conn)?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    revive_or_insert(conn, revive, |c| {
+        diesel::insert_into(secret_consumers::table)
+            .values((
+                secret_consumers::id.eq(uuid::Uuid::new_v4().to_string()),
+                secret_consumers::secret_id.eq(secret_id),
+                secret_consumers::project_id.eq(Some(project)),
+                secret_consumers::service.eq(&k.service),
+                secret_consumers::resource_type.eq(&k.resource_type),
+                secret_consumers::resource_id.eq(&k.resource_id),
+                secret_consumers::created_at.eq(t),
+                secret_consumers::updated_at.eq(t),
+            ))
+            .execute(c)
+    })?;
     diesel::update(secrets::table.filter(secrets::id.eq(secret_id)))
         .set(secrets::updated_at.eq(t))
         .execute(conn)?;
@@ -297,28 +307,19 @@ pub fn container_register(conn: &mut DbConn, container_id: &str, project: &str, 
         ))
         .execute(c)
     };
-    if revive(conn)? == 0 {
-        let inserted = conn.transaction(|c| {
-            diesel::insert_into(container_consumers::table)
-                .values((
-                    container_consumers::id.eq(uuid::Uuid::new_v4().to_string()),
-                    container_consumers::container_id.eq(container_id),
-                    container_consumers::project_id.eq(Some(project)),
-                    container_consumers::name.eq(name),
-                    container_consumers::url.eq(url),
-                    container_consumers::created_at.eq(t),
-                    container_consumers::updated_at.eq(t),
-                ))
-                .execute(c)
-        });
-        match inserted {
-            Ok(_) => {}
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-                revive(conn)?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    revive_or_insert(conn, revive, |c| {
+        diesel::insert_into(container_consumers::table)
+            .values((
+                container_consumers::id.eq(uuid::Uuid::new_v4().to_string()),
+                container_consumers::container_id.eq(container_id),
+                container_consumers::project_id.eq(Some(project)),
+                container_consumers::name.eq(name),
+                container_consumers::url.eq(url),
+                container_consumers::created_at.eq(t),
+                container_consumers::updated_at.eq(t),
+            ))
+            .execute(c)
+    })?;
     diesel::update(containers::table.filter(containers::id.eq(container_id)))
         .set(containers::updated_at.eq(t))
         .execute(conn)?;
