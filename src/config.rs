@@ -209,6 +209,12 @@ pub struct DefaultSection {
     pub workers: Option<usize>,
     /// A production deployment: refuses development-only settings (the `file` KEK provider).
     pub production: bool,
+    /// Seconds a client has to send a request's whole body; slower ones get 408 and the
+    /// connection is closed.
+    pub request_body_timeout: u64,
+    /// Seconds a request waits for a database connection (and SQLite for its write lock)
+    /// before it is answered 503 with `Retry-After`.
+    pub sql_pool_timeout: u64,
 }
 
 impl Default for DefaultSection {
@@ -227,6 +233,8 @@ impl Default for DefaultSection {
             admin_role: "admin".into(),
             workers: None,
             production: false,
+            request_body_timeout: 20,
+            sql_pool_timeout: 5,
         }
     }
 }
@@ -284,12 +292,21 @@ impl Default for KekSection {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[oslo_policy]`. Both switches default to true, as in Barbican since 2024.1 (secure RBAC:
+/// a project `member` creates and reads its project's secrets); the legacy rules are one setting
+/// away (`enforce_new_defaults = false`, `enforce_scope = false`).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicySection {
     pub enforce_new_defaults: bool,
     pub enforce_scope: bool,
     pub policy_file: Option<PathBuf>,
+}
+
+impl Default for PolicySection {
+    fn default() -> Self {
+        PolicySection { enforce_new_defaults: true, enforce_scope: true, policy_file: None }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -360,6 +377,15 @@ mod tests {
         assert_eq!(c.auth.strategy, AuthStrategy::Noauth);
         assert!(c.oslo_policy.enforce_scope);
         assert_eq!(c.default.max_allowed_secret_in_bytes, 20000);
+    }
+
+    #[test]
+    fn secure_rbac_is_the_default() {
+        let c = Config::load(None, std::iter::empty()).unwrap();
+        assert!(c.oslo_policy.enforce_new_defaults && c.oslo_policy.enforce_scope);
+        let env = vec![("PORTCULLIS_OSLO_POLICY__ENFORCE_NEW_DEFAULTS".to_string(), "false".to_string())];
+        let c = Config::load(None, env.into_iter()).unwrap();
+        assert!(!c.oslo_policy.enforce_new_defaults, "the legacy rules stay one setting away");
     }
 
     #[test]

@@ -117,7 +117,14 @@ fn load(common: &Common, listen: Option<SocketAddr>) -> Result<(Config, SocketAd
 }
 
 fn main() -> ExitCode {
+    // Everything Portcullis creates (database, WAL/SHM, data directory, sealed blobs, key files)
+    // is for its own user only.
+    // SAFETY: umask(2) cannot fail and touches only the process's file-creation mask.
+    unsafe { libc::umask(0o077) };
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
+        // Colour codes only on a terminal, never into a file, a pipe or the journal.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -153,6 +160,7 @@ fn main() -> ExitCode {
 
 fn serve(common: Common, listen: Option<SocketAddr>) -> Result<(), String> {
     let (cfg, listen) = load(&common, listen)?;
+    server::check_listener(&cfg, listen)?;
     if common.dev {
         tracing::warn!("running with --dev: development settings, NOT for production");
     }

@@ -35,10 +35,10 @@ pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<SocketAddr, St
             .parse()
             .map_err(|e| format!("bind_host/bind_port do not form an address: {e}"))?,
     };
+    if o.dev && !listen.ip().is_loopback() {
+        return Err(format!("--dev serves on loopback only; {listen} is not a loopback address"));
+    }
     if o.dev {
-        if !listen.ip().is_loopback() {
-            return Err(format!("--dev serves on loopback only; {listen} is not a loopback address"));
-        }
         if cfg.default.host_href == crate::config::DefaultSection::default().host_href {
             cfg.default.host_href = format!("http://{listen}");
         }
@@ -77,7 +77,8 @@ pub fn provider(cfg: &Config, create_dev_key: bool) -> Result<Box<dyn MasterKekP
 /// Opens the store (and migrates it when configured).
 pub fn open_store(cfg: &Config) -> Result<Store, String> {
     let url = DbUrl::parse(&cfg.default.sql_connection).map_err(|e| e.to_string())?;
-    let store = Store::open(&url, cfg.default.sql_pool_size).map_err(|e| e.to_string())?;
+    let wait = std::time::Duration::from_secs(cfg.default.sql_pool_timeout.max(1));
+    let store = Store::open_with(&url, cfg.default.sql_pool_size, wait).map_err(|e| e.to_string())?;
     if cfg.default.db_auto_create {
         let n = store.upgrade().map_err(|e| format!("{}: {e}", url.display))?;
         if n > 0 {
@@ -136,12 +137,36 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
     Ok(state)
 }
 
+/// Development-only settings serve loopback only, with or without `--dev`, whatever
+/// `production` says: noauth trusts identity headers as sent, and the `file` provider keeps the
+/// master KEK in plaintext.
+pub fn check_listener(cfg: &Config, listen: SocketAddr) -> Result<(), String> {
+    if listen.ip().is_loopback() {
+        return Ok(());
+    }
+    if cfg.auth.strategy == AuthStrategy::Noauth {
+        return Err(format!(
+            "refusing to serve on {listen}: [auth] strategy = \"noauth\" trusts X-Project-Id and X-Roles \
+             as sent and is served on loopback addresses only; set [auth] strategy = \"keystone\" \
+             (or listen on 127.0.0.1)"
+        ));
+    }
+    if cfg.kek.provider == KekProviderKind::File {
+        return Err(format!(
+            "refusing to serve on {listen}: [kek] provider = \"file\" keeps the master KEK in plaintext \
+             and is served on loopback addresses only; set [kek] provider = \"tpm\" (or listen on 127.0.0.1)"
+        ));
+    }
+    Ok(())
+}
+
 /// Binds the HTTP server; SIGTERM/SIGINT drain in-flight requests before exit.
 pub fn bind(
     state: web::Data<AppState>,
     listen: SocketAddr,
     workers: Option<usize>,
 ) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
+    check_listener(&state.cfg, listen).map_err(std::io::Error::other)?;
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

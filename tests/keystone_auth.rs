@@ -121,6 +121,32 @@ async fn member_token_creates_and_reads_other_project_is_refused() {
     assert_eq!(r.text().await.unwrap(), "kept");
 }
 
+/// With no `[oslo_policy]` settings at all (secure RBAC by default, as Barbican since 2024.1) a
+/// Keystone `member` creates and reads its project's secrets; a reader may not decrypt.
+#[actix_web::test]
+async fn default_policy_settings_let_a_member_create_and_read() {
+    let Some(ks) = keystone() else { return };
+    let section = ks.section();
+    let s = common::start_with(move |c| {
+        c.auth.strategy = AuthStrategy::Keystone;
+        c.keystone_authtoken = section;
+        c.oslo_policy = portcullis::config::PolicySection::default();
+    })
+    .await;
+    let member = ks.token("a-member", "proj-a").await;
+    let r = s.http.post(s.url("/v1/secrets")).header("X-Auth-Token", &member)
+        .json(&json!({"payload": "by default", "payload_content_type": "text/plain"})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let href = r.json::<Value>().await.unwrap()["secret_ref"].as_str().unwrap().to_string();
+    let id = href.rsplit('/').next().unwrap().to_string();
+    let r = get(&s, &format!("/v1/secrets/{id}/payload"), Some(&member)).header("Accept", "text/plain").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "by default");
+    let reader = ks.token("a-reader", "proj-a").await;
+    let r = get(&s, &format!("/v1/secrets/{id}/payload"), Some(&reader)).send().await.unwrap();
+    assert_eq!(r.status(), 403, "secure RBAC: a reader may not decrypt");
+}
+
 #[actix_web::test]
 async fn missing_bogus_and_system_scoped_tokens() {
     let Some(ks) = keystone() else { return };

@@ -29,6 +29,10 @@ pub struct ApiError {
     pub desc: Desc,
     /// Extra headers (e.g. `Allow` on routing 405s).
     pub allow: Option<&'static str>,
+    /// `Retry-After` seconds (503 while the database is unavailable).
+    pub retry_after: Option<u32>,
+    /// Close the connection after this answer (a client too slow to send its body).
+    pub close: bool,
 }
 
 impl ApiError {
@@ -37,6 +41,8 @@ impl ApiError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             desc,
             allow: None,
+            retry_after: None,
+            close: false,
         }
     }
     pub fn bare(status: u16, msg: impl Into<String>) -> ApiError {
@@ -59,6 +65,18 @@ impl ApiError {
     }
     pub fn method_not_allowed(allow: &'static str) -> ApiError {
         ApiError { allow: Some(allow), ..ApiError::new(405, Desc::Empty) }
+    }
+    /// The body did not arrive within `request_body_timeout`.
+    pub fn body_timeout() -> ApiError {
+        ApiError { close: true, ..ApiError::bare(408, "The request body was not received in time.") }
+    }
+    /// The database cannot be reached (or stays locked) right now.
+    pub fn unavailable(detail: String) -> ApiError {
+        tracing::warn!(detail = %detail, "database unavailable");
+        ApiError {
+            retry_after: Some(RETRY_AFTER_SECS),
+            ..ApiError::bare(503, "The database is unavailable right now; retry later.")
+        }
     }
     pub fn malformed_json() -> ApiError {
         ApiError::bare(400, "Malformed JSON")
@@ -94,6 +112,12 @@ impl ApiError {
         if let Some(a) = self.allow {
             resp.insert_header(("Allow", a));
         }
+        if let Some(secs) = self.retry_after {
+            resp.insert_header(("Retry-After", secs.to_string()));
+        }
+        if self.close {
+            resp.force_close();
+        }
         resp.json(ErrorBody {
             code: self.status.as_u16(),
             title: title(self.status),
@@ -101,6 +125,9 @@ impl ApiError {
         })
     }
 }
+
+/// What a 503 asks a client to wait before trying again.
+pub const RETRY_AFTER_SECS: u32 = 2;
 
 #[derive(Serialize)]
 struct ErrorBody {
@@ -125,6 +152,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Issue(status, m) => ApiError::issue(status, m),
             ServiceError::Status(status, m) => ApiError::bare(status, m),
             ServiceError::Internal(d) => ApiError::internal(d),
+            ServiceError::Unavailable(d) => ApiError::unavailable(d),
         }
     }
 }

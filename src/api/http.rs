@@ -111,7 +111,10 @@ pub fn require_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
 pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<(Vec<u8>, bool), ApiError> {
     let mut buf = Vec::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| ApiError::malformed_json())?;
+        let chunk = chunk.map_err(|e| match e {
+            actix_web::error::PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => ApiError::body_timeout(),
+            _ => ApiError::malformed_json(),
+        })?;
         if buf.len() + chunk.len() > limit {
             let take = limit - buf.len();
             buf.extend_from_slice(&chunk[..take]);
@@ -120,6 +123,26 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<(Vec<u
         buf.extend_from_slice(&chunk);
     }
     Ok((buf, false))
+}
+
+/// Bounds the time a client has to send its body: past `within`, the stream ends with a
+/// `TimedOut` error, which [`read_body`] answers with 408 and a closed connection.
+pub fn deadline_payload(payload: actix_web::dev::Payload, within: std::time::Duration) -> actix_web::dev::Payload {
+    use actix_web::error::PayloadError;
+    let deadline = tokio::time::Instant::now() + within;
+    let stream = futures_util::stream::unfold(Some(payload), move |state| async move {
+        let mut p = state?;
+        match tokio::time::timeout_at(deadline, p.next()).await {
+            Ok(Some(item)) => Some((item, Some(p))),
+            Ok(None) => None,
+            Err(_) => {
+                let e = std::io::Error::new(std::io::ErrorKind::TimedOut, "request body timed out");
+                Some((Err(PayloadError::Io(e)), None))
+            }
+        }
+    });
+    let boxed: std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<actix_web::web::Bytes, PayloadError>>>> = Box::pin(stream);
+    actix_web::dev::Payload::from(boxed)
 }
 
 /// Barbican's `load_body` for JSON: at most `max_allowed_request_size_in_bytes` are read (more is
@@ -132,11 +155,35 @@ pub async fn json_body_raw(payload: web::Payload, limit: usize) -> Result<Value,
     serde_json::from_slice(&bytes).map_err(|_| ApiError::malformed_json())
 }
 
-/// [`json_body_raw`], then every string at every depth stripped (§2.4).
+/// [`json_body_raw`], then every string at every depth stripped (§2.4). A NUL character in any
+/// string but a top-level `payload` (which is encrypted, never stored as text) is refused: no
+/// backend column keeps one (PostgreSQL refuses it outright).
 pub async fn json_body(payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
     let mut v = json_body_raw(payload, limit).await?;
+    refuse_nul(&v)?;
     strip_strings(&mut v);
     Ok(v)
+}
+
+pub const NUL_REFUSED: &str = "Invalid input: strings may not contain NUL characters.";
+
+fn refuse_nul(v: &Value) -> Result<(), ApiError> {
+    fn has_nul(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(has_nul),
+            Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+            _ => false,
+        }
+    }
+    let found = match v {
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || (k != "payload" && has_nul(v))),
+        other => has_nul(other),
+    };
+    if found {
+        return Err(ApiError::bare(400, NUL_REFUSED));
+    }
+    Ok(())
 }
 
 pub fn strip_strings(v: &mut Value) {

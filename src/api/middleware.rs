@@ -40,7 +40,7 @@ pub async fn request_id(
 }
 
 /// webob's rendering of an error raised outside the API app (not Barbican's JSON format).
-pub fn webob_error(status: StatusCode, detail: &str, accept: Option<&str>, default_plain: bool) -> HttpResponse {
+pub fn webob_error(status: StatusCode, detail: &str, accept: Option<&str>) -> HttpResponse {
     let title = status.canonical_reason().unwrap_or("Error");
     let code = format!("{} {}", status.as_u16(), title);
     let explanation = match status.as_u16() {
@@ -52,7 +52,6 @@ pub fn webob_error(status: StatusCode, detail: &str, accept: Option<&str>, defau
         _ => "",
     };
     // webob offers HTML and JSON; no Accept, or no match, gets plain text.
-    let _ = default_plain;
     let offer = match accept.filter(|a| !a.trim().is_empty()) {
         None => "text/plain",
         Some(_) => best_match(accept, &["text/html", "application/json"]).unwrap_or("text/plain"),
@@ -68,20 +67,52 @@ pub fn webob_error(status: StatusCode, detail: &str, accept: Option<&str>, defau
             .content_type("text/plain; charset=UTF-8")
             .body(format!("{code}\n\n{explanation}\n\n{detail}\n\n")),
         _ => b.content_type("text/html; charset=UTF-8").body(format!(
-            "<html>\n <head>\n  <title>{code}</title>\n </head>\n <body>\n  <h1>{code}</h1>\n  {explanation}<br /><br />\n{detail}\n\n\n </body>\n</html>"
+            "<html>\n <head>\n  <title>{code}</title>\n </head>\n <body>\n  <h1>{code}</h1>\n  {explanation}<br /><br />\n{}\n\n\n </body>\n</html>",
+            html_escape(detail)
         )),
     }
 }
 
+/// webob escapes the detail of its HTML pages (it may echo a request header).
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// Builds the request context (noauth now; Keystone in its own module) or answers first.
 pub async fn authenticate(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
+    // A NUL anywhere in the path or query (percent-encoded) would reach a database column;
+    // PostgreSQL refuses it with an error, so it is refused here, for every backend alike.
+    let raw = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("");
+    if raw.as_bytes().windows(3).any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0') {
+        let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(String::from);
+        let resp = webob_error(StatusCode::BAD_REQUEST, super::http::NUL_REFUSED, accept.as_deref());
+        return Ok(req.into_response(resp));
+    }
     let st = req.app_data::<web::Data<AppState>>().cloned();
     let Some(st) = st else {
         return Ok(req.into_response(HttpResponse::InternalServerError().finish()));
     };
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v.as_bytes() != b"0");
+    if has_body {
+        let within = std::time::Duration::from_secs(st.cfg.default.request_body_timeout.max(1));
+        let payload = super::http::deadline_payload(req.take_payload(), within);
+        req.set_payload(payload);
+    }
     let ctx = match (st.auth, &st.keystone) {
         (AuthStrategy::Keystone, Some(ks)) => {
             let h = req.headers();
@@ -93,7 +124,7 @@ pub async fn authenticate(
                     // A token without a project (system- or domain-scoped): Barbican's context
                     // middleware answers webob's 401.
                     let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(String::from);
-                    let resp = webob_error(StatusCode::UNAUTHORIZED, "", accept.as_deref(), false);
+                    let resp = webob_error(StatusCode::UNAUTHORIZED, "", accept.as_deref());
                     return Ok(req.into_response(resp));
                 }
                 Err(KsFailure::Invalid) => {
@@ -125,7 +156,13 @@ pub async fn authenticate(
         }
         Err(AuthFailure::MissingProjectId) => {
             let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(String::from);
-            let resp = webob_error(StatusCode::BAD_REQUEST, "Missing X-Project-Id", accept.as_deref(), true);
+            let resp = webob_error(StatusCode::BAD_REQUEST, "Missing X-Project-Id", accept.as_deref());
+            Ok(req.into_response(resp))
+        }
+        Err(AuthFailure::BadHeader(name, max)) => {
+            let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).map(String::from);
+            let detail = format!("Invalid {name} header: at most {max} characters, without NUL");
+            let resp = webob_error(StatusCode::BAD_REQUEST, &detail, accept.as_deref());
             Ok(req.into_response(resp))
         }
     }
@@ -185,11 +222,11 @@ pub async fn microversion(
     let ver = match parsed {
         Ok(v) => v,
         Err(MicroversionError::Invalid(m)) => {
-            let resp = webob_error(StatusCode::BAD_REQUEST, &format!("Invalid microversion: {m}"), accept().as_deref(), false);
+            let resp = webob_error(StatusCode::BAD_REQUEST, &format!("Invalid microversion: {m}"), accept().as_deref());
             return Ok(req.into_response(resp));
         }
         Err(MicroversionError::Unacceptable(m)) => {
-            let resp = webob_error(StatusCode::NOT_ACCEPTABLE, &format!("Invalid microversion: {m}"), accept().as_deref(), false);
+            let resp = webob_error(StatusCode::NOT_ACCEPTABLE, &format!("Invalid microversion: {m}"), accept().as_deref());
             return Ok(req.into_response(resp));
         }
     };

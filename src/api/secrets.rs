@@ -414,6 +414,9 @@ async fn payload_response(st: &AppState, secret: Secret, accept: &str) -> Result
     let content_type = if wildcard { "*/*" } else { content_type };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type.to_string()))
+        // Key material must not rest in a proxy's or client's HTTP cache.
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
         .body(plain.to_vec()))
 }
 

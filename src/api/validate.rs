@@ -262,6 +262,13 @@ pub fn metadata_all(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
         let Value::String(val) = val else {
             return Err(ApiError::bare(400, "Invalid Metadata. Keys and Values must be Strings."));
         };
+        // The columns are 255 wide (as in Barbican), on every backend: jsonschema's maxLength.
+        for s in [k, val] {
+            if s.chars().count() > METADATA_MAX {
+                let reason = format!("{} is too long", py_str_repr(s));
+                return Err(ApiError::schema(SCHEMA, &reason, Some("metadata")));
+            }
+        }
         out.push((key, val.clone()));
     }
     // Keys that collide once lowercased: the last one wins, as with a dict.
@@ -272,8 +279,10 @@ pub fn metadata_all(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
     Ok(out)
 }
 
+const METADATA_MAX: usize = 255;
+
 static METADATUM_PROPS: [Prop; 2] =
-    [Prop::new("key", Ty::Str).max(255), Prop::new("value", Ty::Str).max(255)];
+    [Prop::new("key", Ty::Str).max(METADATA_MAX), Prop::new("value", Ty::Str).max(METADATA_MAX)];
 
 /// `POST …/metadata` and `PUT …/metadata/{key}` body: (lowercased key, value).
 pub fn metadatum(v: &Value) -> Result<(String, String), ApiError> {
@@ -362,5 +371,10 @@ mod tests {
         assert_eq!(metadatum(&json!({"key": "AbC", "value": "V"})).unwrap(), ("abc".into(), "V".into()));
         assert_eq!(desc(metadata_all(&json!({})).unwrap_err()), "Provided object does not match schema 'SecretMetadata': 'metadata' is a required property. Invalid property: 'metadata'");
         assert_eq!(desc(metadata_all(&json!({"metadata": {"a": 1}})).unwrap_err()), "Invalid Metadata. Keys and Values must be Strings.");
+        let long = "v".repeat(256);
+        assert_eq!(desc(metadata_all(&json!({"metadata": {"a": long}})).unwrap_err()),
+            format!("Provided object does not match schema 'SecretMetadata': '{long}' is too long. Invalid property: 'metadata'"));
+        assert!(desc(metadata_all(&json!({"metadata": {long.clone(): "x"}})).unwrap_err()).contains("is too long"));
+        assert_eq!(metadata_all(&json!({"metadata": {"a": "v".repeat(255)}})).unwrap().len(), 1);
     }
 }

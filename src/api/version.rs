@@ -46,19 +46,19 @@ pub async fn root(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
             };
             HttpResponse::build(StatusCode::MULTIPLE_CHOICES).json(body)
         }
-        None => webob_error(StatusCode::NOT_ACCEPTABLE, "", accept, false),
+        None => webob_error(StatusCode::NOT_ACCEPTABLE, "", accept),
     }
 }
 
 pub async fn root_not_allowed(req: HttpRequest) -> HttpResponse {
-    let mut r = webob_error(StatusCode::METHOD_NOT_ALLOWED, "", header_str(&req, header::ACCEPT), false);
+    let mut r = webob_error(StatusCode::METHOD_NOT_ALLOWED, "", header_str(&req, header::ACCEPT));
     r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET"));
     r
 }
 
 /// Paths outside `/`, `/v1` and `/healthcheck`: webob's 404.
 pub async fn outside_not_found(req: HttpRequest) -> HttpResponse {
-    webob_error(StatusCode::NOT_FOUND, "", header_str(&req, header::ACCEPT), false)
+    webob_error(StatusCode::NOT_FOUND, "", header_str(&req, header::ACCEPT))
 }
 
 /// `GET /v1`: the version object, no policy.

@@ -1,4 +1,4 @@
-//! Request -> RequestContext. One module per method: `noauth` now, Keystone next.
+//! Request -> RequestContext. One module per method: `noauth` (development) and `keystone`.
 
 pub mod keystone;
 pub mod noauth;
@@ -46,4 +46,6 @@ impl RequestContext {
 pub enum AuthFailure {
     /// noauth without `X-Project-Id` → webob 400.
     MissingProjectId,
+    /// noauth: an identity header longer than the column that keeps it (or holding NUL).
+    BadHeader(&'static str, usize),
 }

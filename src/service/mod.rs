@@ -37,10 +37,16 @@ pub enum ServiceError {
     /// Anything unexpected; the detail is logged, never returned.
     #[error("{0}")]
     Internal(String),
+    /// The database cannot be reached or stays locked: worth retrying later.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            return ServiceError::Unavailable(e.to_string());
+        }
         ServiceError::Internal(e.to_string())
     }
 }
@@ -53,6 +59,9 @@ impl From<KekError> for ServiceError {
 
 impl From<diesel::result::Error> for ServiceError {
     fn from(e: diesel::result::Error) -> Self {
+        if crate::store::unavailable(&e) {
+            return ServiceError::Unavailable(format!("database error: {e}"));
+        }
         ServiceError::Internal(format!("database error: {e}"))
     }
 }

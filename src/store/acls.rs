@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{acl_users, acls};
+use super::schema::{acl_users, acls, containers, secrets};
 use super::{from_micros, now_micros, DbConn, StoreResult};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -104,10 +104,26 @@ pub struct AclChange {
     pub users: Option<Vec<String>>,
 }
 
+/// Serialises ACL writers of one entity: its row is locked first thing in the transaction
+/// (PostgreSQL and MySQL lock the row; on SQLite the write takes the database's write lock
+/// before anything is read, so no transaction fails to upgrade a read lock). Without it two
+/// writers both find no ACL row and both insert one: a unique-constraint error, answered 500.
+fn lock_entity(c: &mut DbConn, entity_type: &str, entity_id: &str) -> QueryResult<()> {
+    if entity_type == "container" {
+        diesel::update(containers::table.filter(containers::id.eq(entity_id)))
+            .set(containers::id.eq(containers::id))
+            .execute(c)?;
+    } else {
+        diesel::update(secrets::table.filter(secrets::id.eq(entity_id))).set(secrets::id.eq(secrets::id)).execute(c)?;
+    }
+    Ok(())
+}
+
 /// PUT: the given operations are set (defaults: project access true, no users); all others are
 /// removed. One transaction.
 pub fn replace(conn: &mut DbConn, entity_type: &str, entity_id: &str, set: &[AclChange]) -> StoreResult<()> {
     conn.transaction(|c| {
+        lock_entity(c, entity_type, entity_id)?;
         let existing: Vec<(String, String)> = acls::table
             .filter(acls::entity_type.eq(entity_type))
             .filter(acls::entity_id.eq(entity_id))
@@ -167,6 +183,7 @@ fn upsert(c: &mut DbConn, entity_type: &str, entity_id: &str, s: &AclChange) -> 
 /// PATCH: the given operations are updated or created; others untouched.
 pub fn patch(conn: &mut DbConn, entity_type: &str, entity_id: &str, set: &[AclChange]) -> StoreResult<()> {
     conn.transaction(|c| {
+        lock_entity(c, entity_type, entity_id)?;
         for s in set {
             upsert(c, entity_type, entity_id, s)?;
         }
@@ -176,7 +193,10 @@ pub fn patch(conn: &mut DbConn, entity_type: &str, entity_id: &str, set: &[AclCh
 
 /// Removes every ACL of an entity (hard delete), in its own transaction.
 pub fn delete_all(conn: &mut DbConn, entity_type: &str, entity_id: &str) -> StoreResult<()> {
-    Ok(conn.transaction(|c| delete_all_in(c, entity_type, entity_id))?)
+    Ok(conn.transaction(|c| {
+        lock_entity(c, entity_type, entity_id)?;
+        delete_all_in(c, entity_type, entity_id)
+    })?)
 }
 
 /// Removes every ACL of an entity inside the caller's transaction (entity deletion).

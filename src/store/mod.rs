@@ -52,6 +52,48 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+impl StoreError {
+    /// The database is down, unreachable or locked (as opposed to a bad query or bad data).
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Pool(_) | StoreError::Connect(_) => true,
+            StoreError::Query(e) => unavailable(e),
+            _ => false,
+        }
+    }
+}
+
+/// Errors that mean "the database cannot serve right now": a lost or closed connection
+/// (PostgreSQL restarted, MySQL gone away), SQLite's lock not obtained within the busy timeout.
+pub fn unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        Error::DatabaseError(_, info) => {
+            let m = info.message().to_ascii_lowercase();
+            [
+                "database is locked",
+                "database table is locked",
+                "server closed the connection",
+                "terminating connection",
+                "connection to server",
+                "no connection to the server",
+                "server has gone away",
+                "lost connection",
+                "the database system is shutting down",
+                "the database system is starting up",
+                "could not connect",
+                "can't connect",
+                "connection refused",
+            ]
+            .iter()
+            .any(|p| m.contains(p))
+        }
+        Error::BrokenTransactionManager => true,
+        _ => false,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -163,14 +205,20 @@ impl DbUrl {
 #[derive(Debug)]
 struct ConnSetup {
     backend: Backend,
+    busy_timeout_ms: u64,
 }
 
 impl CustomizeConnection<DbConn, diesel::r2d2::Error> for ConnSetup {
     fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
         let sql = match self.backend {
             Backend::Sqlite => {
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
-                 PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
+                return conn
+                    .batch_execute(&format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = {}; \
+                         PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+                        self.busy_timeout_ms
+                    ))
+                    .map_err(diesel::r2d2::Error::QueryError);
             }
             Backend::Postgres => "SET TIME ZONE 'UTC'",
             // READ COMMITTED (as PostgreSQL's default): a count taken after a row lock sees
@@ -191,26 +239,25 @@ pub struct Store {
 impl Store {
     /// Opens the pool, checking first that the database answers, with a plain message if not.
     pub fn open(url: &DbUrl, max_size: u32) -> StoreResult<Store> {
+        Store::open_with(url, max_size, Duration::from_secs(10))
+    }
+
+    /// [`Store::open`] with the time a request waits for a connection (or SQLite's write lock)
+    /// before the database counts as unavailable.
+    pub fn open_with(url: &DbUrl, max_size: u32, wait: Duration) -> StoreResult<Store> {
         if url.backend == Backend::Sqlite && url.driver_url != ":memory:" {
-            if let Some(parent) = std::path::Path::new(&url.driver_url).parent() {
-                if !parent.as_os_str().is_empty() && !parent.exists() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        StoreError::Connect(format!(
-                            "cannot create the directory {} for the {}: {e}",
-                            parent.display(),
-                            url.display
-                        ))
-                    })?;
-                }
-            }
+            private_sqlite_file(url)?;
         }
         // One direct attempt first: r2d2 would only report a timeout.
         drop(url.establish()?);
         let manager = Manager { url: url.clone() };
         let pool = Pool::builder()
             .max_size(max_size.max(1))
-            .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(ConnSetup { backend: url.backend }))
+            .connection_timeout(wait.max(Duration::from_millis(100)))
+            .connection_customizer(Box::new(ConnSetup {
+                backend: url.backend,
+                busy_timeout_ms: wait.as_millis().max(100) as u64,
+            }))
             .build(manager)
             .map_err(|e| StoreError::Pool(url.scrub(&e.to_string())))?;
         Ok(Store { pool, backend: url.backend })
@@ -230,6 +277,24 @@ impl Store {
         };
         res.map_err(|e| StoreError::Migration(e.to_string()))
     }
+}
+
+/// Creates the SQLite database's directory (0700) and file (0600) before SQLite does, so that
+/// neither they nor the `-wal`/`-shm` files (SQLite gives those the database file's mode) are
+/// readable by other users, whatever the umask.
+fn private_sqlite_file(url: &DbUrl) -> StoreResult<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let path = std::path::Path::new(&url.driver_url);
+    let fail = |what: &std::path::Path, e: std::io::Error| {
+        StoreError::Connect(format!("cannot create {} for the {}: {e}", what.display(), url.display))
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|e| fail(parent, e))?;
+    }
+    if !path.exists() {
+        std::fs::OpenOptions::new().write(true).create(true).truncate(false).mode(0o600).open(path).map_err(|e| fail(path, e))?;
+    }
+    Ok(())
 }
 
 /// Hands out connections through [`DbUrl::establish`], which dispatches on the URL's scheme
