@@ -4,6 +4,7 @@ pub mod check;
 pub mod defaults;
 mod eval;
 pub mod file;
+mod lint;
 mod parse;
 mod pyfmt;
 #[cfg(test)]
@@ -79,6 +80,8 @@ impl Policy {
             for r in rules {
                 p.rules.insert(r.name, (r.check, r.text));
             }
+            let names: Vec<&str> = p.rules.keys().map(String::as_str).collect();
+            warnings.extend(lint::rule_graph(&names, &p).into_iter().map(|w| format!("{}: {w}", path.display())));
         }
         Ok((p, warnings))
     }
