@@ -8,6 +8,8 @@ mod lint;
 mod parse;
 mod pyfmt;
 #[cfg(test)]
+mod tests_load;
+#[cfg(test)]
 mod tests_oslo;
 
 use std::collections::{BTreeMap, HashMap};

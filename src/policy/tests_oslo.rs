@@ -240,8 +240,9 @@ fn undefined_rules_fall_back_to_default_as_in_oslo() {
     assert!(!p.enforce("secrets:get", &ctx, &t));
     assert!(w.iter().any(|m| m.contains("'rule:typo'") && m.contains("always denies")), "{w:?}");
     std::fs::write(&f, "\"secrets:get\": \"rule:typo\"\n\"default\": \"role:x\"\n").unwrap();
-    let (p, _) = Policy::load(PolicyOptions::default(), Some(&f)).unwrap();
+    let (p, w) = Policy::load(PolicyOptions::default(), Some(&f)).unwrap();
     assert!(p.enforce("secrets:get", &ctx, &t));
+    assert!(w.iter().any(|m| m.contains("'rule:typo'") && m.contains("stands for rule 'default'")), "{w:?}");
     // A default that is itself undefined loops in oslo (RecursionError); here it is a cycle.
     std::fs::write(&f, "\"secrets:get\": \"not rule:typo\"\n\"default\": \"rule:typo2\"\n").unwrap();
     let (p, w) = Policy::load(PolicyOptions::default(), Some(&f)).unwrap();
