@@ -11,6 +11,8 @@ mod pyfmt;
 mod tests_load;
 #[cfg(test)]
 mod tests_oslo;
+#[cfg(test)]
+mod tests_props;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
