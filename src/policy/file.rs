@@ -53,12 +53,12 @@ fn json_pairs(text: &str, origin: &str) -> Result<Vec<(String, String, usize)>, 
     Ok(out)
 }
 
-/// A YAML scalar as YamlLoader would type it: Some(text) for a string, Some("") for null (an
-/// empty rule), Err(what it is) for a boolean or a number.
-fn yaml_scalar(v: String, style: yaml_rust2::scanner::TScalarStyle, tag: Option<yaml_rust2::parser::Tag>) -> Result<String, &'static str> {
+/// A YAML scalar as YamlLoader would type it: Ok(Some(text)) for a string, Ok(None) for null,
+/// Err(what it is) for a boolean or a number.
+fn yaml_scalar(v: String, style: yaml_rust2::scanner::TScalarStyle, tag: Option<yaml_rust2::parser::Tag>) -> Result<Option<String>, &'static str> {
     use yaml_rust2::Yaml;
     let typed = if style != yaml_rust2::scanner::TScalarStyle::Plain {
-        return Ok(v);
+        return Ok(Some(v));
     } else if let Some(t) = tag.filter(|t| t.handle == "tag:yaml.org,2002:") {
         match t.suffix.as_str() {
             "bool" => Yaml::Boolean(true),
@@ -66,14 +66,14 @@ fn yaml_scalar(v: String, style: yaml_rust2::scanner::TScalarStyle, tag: Option<
             "float" => Yaml::Real(v),
             "null" if v == "~" || v == "null" => Yaml::Null,
             "null" => Yaml::BadValue,
-            _ => return Ok(v),
+            _ => return Ok(Some(v)),
         }
     } else {
         Yaml::from_str(&v)
     };
     match typed {
-        Yaml::String(s) => Ok(s),
-        Yaml::Null => Ok(String::new()),
+        Yaml::String(s) => Ok(Some(s)),
+        Yaml::Null => Ok(None),
         Yaml::Boolean(_) => Err("a boolean"),
         Yaml::Integer(_) | Yaml::Real(_) => Err("a number"),
         _ => Err("not a valid scalar"),
@@ -89,7 +89,7 @@ fn yaml_pairs(text: &str, origin: &str) -> Result<Vec<(String, String, usize)>, 
     let mut parser = Parser::new_from_str(text);
     let mut out = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut anchors: HashMap<usize, Result<String, &'static str>> = HashMap::new();
+    let mut anchors: HashMap<usize, Result<Option<String>, &'static str>> = HashMap::new();
     let mut in_map = false;
     let mut docs = 0;
     let mut key: Option<(String, usize)> = None;
@@ -136,21 +136,26 @@ fn yaml_pairs(text: &str, origin: &str) -> Result<Vec<(String, String, usize)>, 
         };
         if !in_map {
             // A document that is a lone scalar: empty or `~` means no rules, anything else is wrong.
-            if scalar.as_deref() == Ok("") {
+            if scalar == Ok(None) {
                 continue;
             }
             return Err(not_mapping(line));
         }
         match key.take() {
             None => {
-                let k = scalar.map_err(|what| format!("{origin} line {line}: rule names must be strings, not {what}"))?;
+                let k = scalar
+                    .and_then(|k| k.ok_or("null"))
+                    .map_err(|what| format!("{origin} line {line}: rule names must be strings, not {what}"))?;
                 if let Some(first) = seen.insert(k.clone(), line) {
                     return Err(format!("{origin} line {line}: rule '{k}' is already defined on line {first}"));
                 }
                 key = Some((k, line));
             }
             Some((k, l)) => {
-                let s = scalar.map_err(|what| format!("{origin} line {l}: rule '{k}': the check must be a string, not {what}"))?;
+                // null is the empty rule (oslo.policy: `parse_rule(None)` is TrueCheck).
+                let s = scalar
+                    .map_err(|what| format!("{origin} line {l}: rule '{k}': the check must be a string, not {what}"))?
+                    .unwrap_or_default();
                 out.push((k, s, l));
             }
         }
@@ -265,6 +270,8 @@ mod tests {
         assert_eq!(e, "p line 1: rule 'a': the check must be a string, not a boolean");
         let e = parse("1: role:x\n", "p").err().unwrap();
         assert_eq!(e, "p line 1: rule names must be strings, not a number");
+        let e = parse("a: role:x\n~: role:y\n", "p").err().unwrap();
+        assert_eq!(e, "p line 2: rule names must be strings, not null");
         let e = parse("a: role:x\n---\nb: role:y\n", "p").err().unwrap();
         assert!(e.contains("one YAML document"), "{e}");
         let e = parse("a: role:x\na: role:y\n", "p").err().unwrap();
