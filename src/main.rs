@@ -209,7 +209,11 @@ fn policy_cmd(cmd: PolicyCmd) -> Result<(), String> {
                 let (k, v) = kv.split_once('=').ok_or_else(|| format!("policy: --target {kv}: expected KEY=VALUE"))?;
                 t.0.insert(k.to_string(), v.to_string());
             }
-            println!("{}", if p.enforce(&rule, &ctx, &t) { "allow" } else { "deny" });
+            let allow = p.decide(&rule, &ctx, &t).unwrap_or_else(|cut| {
+                eprintln!("note: the decision was cut off, which denies: {cut}");
+                false
+            });
+            println!("{}", if allow { "allow" } else { "deny" });
             Ok(())
         }
         PolicyCmd::Dump { common, policy_file, enforce_new_defaults } => {

@@ -1,10 +1,32 @@
-//! The oslo.policy check language: parsing and evaluation with oslo's semantics.
+//! The oslo.policy check language (oslo_policy/_parser.py and _checks.py): the check tree, its
+//! printer, and the limits that keep parsing and evaluation bounded.
 //!
-//! Grammar (oslo.policy `_parser`): atoms `@` (always), `!` (never), `rule:NAME`, `role:NAME`,
-//! and generic `KIND:MATCH`; combined with `and`, `or`, `not` and parentheses. `and` binds tighter
-//! than `or`. An empty string is `@`.
+//! Grammar: atoms `@` (always), `!` (never), `rule:NAME`, `role:NAME` and generic `KIND:MATCH`,
+//! combined with `and`, `or`, `not` and parentheses; `and` binds tighter than `or`; the empty
+//! string is `@`. Parsing is in `parse.rs`, evaluation in `eval.rs`, and the bits of Python a
+//! check uses (`%`-formatting, `ast.literal_eval`) in `pyfmt.rs`.
+//!
+//! Limits (every one ends in a refusal or a denial, never in a crash or an allow):
+//! - [`MAX_NESTING`]: `(` and `not` nest at most 64 deep inside one check string; a deeper
+//!   string is refused when the policy file is loaded (Barbican's own rules nest 3 deep).
+//! - [`MAX_RULE_DEPTH`]: a decision follows at most 64 `rule:` references in a row; a rule
+//!   cycle or a longer chain cuts the decision off, and a cut-off denies whatever `not`s surround
+//!   it. Loading a policy warns about both, as oslo.policy's `check_rules` warns about cycles.
+//! - [`MAX_EVAL_DEPTH`]: an evaluation recurses at most 256 checks deep (rule chains times the
+//!   nesting inside each rule), which keeps it well inside any thread's stack.
+//! - [`MAX_STEPS`]: a decision visits at most 100,000 checks. Each rule is evaluated once per
+//!   decision (its result is remembered), so a rule that doubles itself 40 times costs 80
+//!   steps, not 2^40; only a policy with more checks than this can run out, and it then denies.
 
-use std::collections::HashMap;
+use std::fmt;
+
+pub use super::eval::{allows, eval, Cred, Creds, Cut, RuleSet, Target};
+pub use super::parse::{parse, parse_noting, ParseError};
+
+pub const MAX_NESTING: usize = 64;
+pub const MAX_RULE_DEPTH: usize = 64;
+pub const MAX_EVAL_DEPTH: usize = 256;
+pub const MAX_STEPS: u32 = 100_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Check {
@@ -19,291 +41,40 @@ pub enum Check {
     Or(Vec<Check>),
 }
 
-#[derive(Debug, thiserror::Error, PartialEq)]
-#[error("{0}")]
-pub struct ParseError(pub String);
-
-#[derive(Debug, Clone, PartialEq)]
-enum Tok {
-    LParen,
-    RParen,
-    And,
-    Or,
-    Not,
-    Atom(String),
-}
-
-fn tokenize(s: &str) -> Vec<Tok> {
-    let mut out = Vec::new();
-    for raw in s.split_whitespace() {
-        let mut t = raw;
-        let mut opens = 0;
-        while let Some(r) = t.strip_prefix('(') {
-            opens += 1;
-            t = r;
-        }
-        let mut closes = 0;
-        while let Some(r) = t.strip_suffix(')') {
-            closes += 1;
-            t = r;
-        }
-        out.extend(std::iter::repeat_n(Tok::LParen, opens));
-        if !t.is_empty() {
-            let lower = t.to_ascii_lowercase();
-            out.push(match lower.as_str() {
-                "and" => Tok::And,
-                "or" => Tok::Or,
-                "not" => Tok::Not,
-                _ => {
-                    // oslo strips one level of quotes around a whole token
-                    let unq = if t.len() >= 2
-                        && ((t.starts_with('"') && t.ends_with('"'))
-                            || (t.starts_with('\'') && t.ends_with('\'')))
-                        && !t.contains(':')
-                    {
-                        &t[1..t.len() - 1]
-                    } else {
-                        t
-                    };
-                    Tok::Atom(unq.to_string())
-                }
-            });
-        }
-        out.extend(std::iter::repeat_n(Tok::RParen, closes));
-    }
-    out
-}
-
-fn atom(s: &str) -> Result<Check, ParseError> {
-    match s {
-        "@" => return Ok(Check::True),
-        "!" => return Ok(Check::False),
-        _ => {}
-    }
-    let (kind, m) = s
-        .split_once(':')
-        .ok_or_else(|| ParseError(format!("'{s}' is not a check (expected KIND:MATCH, @ or !)")))?;
-    Ok(match kind {
-        "rule" => Check::Rule(m.to_string()),
-        "role" => Check::Role(m.to_string()),
-        _ => Check::Generic { kind: kind.to_string(), matcher: m.to_string() },
-    })
-}
-
-struct Parser {
-    toks: Vec<Tok>,
-    pos: usize,
-}
-
-impl Parser {
-    fn peek(&self) -> Option<&Tok> {
-        self.toks.get(self.pos)
-    }
-    fn next(&mut self) -> Option<Tok> {
-        let t = self.toks.get(self.pos).cloned();
-        self.pos += 1;
-        t
-    }
-    fn or_expr(&mut self) -> Result<Check, ParseError> {
-        let mut items = vec![self.and_expr()?];
-        while self.peek() == Some(&Tok::Or) {
-            self.pos += 1;
-            items.push(self.and_expr()?);
-        }
-        Ok(if items.len() == 1 { items.pop().unwrap_or(Check::False) } else { Check::Or(items) })
-    }
-    fn and_expr(&mut self) -> Result<Check, ParseError> {
-        let mut items = vec![self.unary()?];
-        while self.peek() == Some(&Tok::And) {
-            self.pos += 1;
-            items.push(self.unary()?);
-        }
-        Ok(if items.len() == 1 { items.pop().unwrap_or(Check::False) } else { Check::And(items) })
-    }
-    fn unary(&mut self) -> Result<Check, ParseError> {
-        match self.next() {
-            Some(Tok::Not) => Ok(Check::Not(Box::new(self.unary()?))),
-            Some(Tok::LParen) => {
-                let inner = self.or_expr()?;
-                match self.next() {
-                    Some(Tok::RParen) => Ok(inner),
-                    _ => Err(ParseError("missing ')'".into())),
-                }
+/// oslo's `__str__`: `@`, `!`, `kind:match`, `not X`, `(A and B)`, `(A or B)`.
+///
+/// One addition: an atom that starts and ends with the same quote (`'a':b'`) is printed in
+/// parentheses, because standing alone oslo's tokenizer would read it as a quoted string.
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let atom = |f: &mut fmt::Formatter<'_>, s: String| {
+            let quoted = s.len() >= 2 && (s.starts_with('"') && s.ends_with('"') || s.starts_with('\'') && s.ends_with('\''));
+            if quoted {
+                write!(f, "({s})")
+            } else {
+                f.write_str(&s)
             }
-            Some(Tok::Atom(a)) => atom(&a),
-            Some(t) => Err(ParseError(format!("unexpected {t:?}"))),
-            None => Err(ParseError("unexpected end of rule".into())),
-        }
-    }
-}
-
-/// Parses a check string. Unlike oslo (which logs and denies), a malformed string is an error, so
-/// that a bad policy file is refused instead of silently denying.
-pub fn parse(s: &str) -> Result<Check, ParseError> {
-    let toks = tokenize(s);
-    if toks.is_empty() {
-        return Ok(Check::True);
-    }
-    let mut p = Parser { toks, pos: 0 };
-    let c = p.or_expr()?;
-    if p.pos != p.toks.len() {
-        return Err(ParseError(format!("unexpected {:?} after a complete rule", p.toks[p.pos])));
-    }
-    Ok(c)
-}
-
-/// A credential value as oslo sees it.
-#[derive(Debug, Clone)]
-pub enum Cred {
-    Str(Option<String>),
-    List(Vec<String>),
-    Bool(bool),
-}
-
-impl Cred {
-    fn py_str(&self) -> String {
+        };
+        let join = |f: &mut fmt::Formatter<'_>, items: &[Check], op: &str| {
+            f.write_str("(")?;
+            for (i, c) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(op)?;
+                }
+                write!(f, "{c}")?;
+            }
+            f.write_str(")")
+        };
         match self {
-            Cred::Str(Some(s)) => s.clone(),
-            Cred::Str(None) => "None".into(),
-            Cred::Bool(true) => "True".into(),
-            Cred::Bool(false) => "False".into(),
-            Cred::List(l) => format!("{l:?}"),
+            Check::True => f.write_str("@"),
+            Check::False => f.write_str("!"),
+            Check::Rule(m) => atom(f, format!("rule:{m}")),
+            Check::Role(m) => atom(f, format!("role:{m}")),
+            Check::Generic { kind, matcher } => atom(f, format!("{kind}:{matcher}")),
+            Check::Not(c) => write!(f, "not {c}"),
+            Check::And(items) => join(f, items, " and "),
+            Check::Or(items) => join(f, items, " or "),
         }
-    }
-}
-
-pub type Creds = HashMap<&'static str, Cred>;
-
-/// Target values, already rendered the way Python's `str()` renders them ("None", "True", …).
-pub type Target = HashMap<String, String>;
-
-/// Python `%`-substitution of `%(key)s` from the target; None when a key is missing.
-fn substitute(m: &str, target: &Target) -> Option<String> {
-    if !m.contains("%(") {
-        return Some(m.to_string());
-    }
-    let mut out = String::with_capacity(m.len());
-    let mut rest = m;
-    while let Some(i) = rest.find("%(") {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 2..];
-        let j = after.find(")s")?;
-        out.push_str(target.get(&after[..j])?);
-        rest = &after[j + 2..];
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
-/// `ast.literal_eval(kind)` for the literals a policy can hold, rendered with `str()`.
-fn py_literal(kind: &str) -> Option<String> {
-    let k = kind.trim();
-    if k.len() >= 2
-        && ((k.starts_with('\'') && k.ends_with('\'')) || (k.starts_with('"') && k.ends_with('"')))
-    {
-        return Some(k[1..k.len() - 1].to_string());
-    }
-    match k {
-        "True" | "False" | "None" => return Some(k.to_string()),
-        _ => {}
-    }
-    if let Ok(i) = k.parse::<i64>() {
-        return Some(i.to_string());
-    }
-    None
-}
-
-pub trait RuleSet {
-    fn rule(&self, name: &str) -> Option<&Check>;
-}
-
-pub fn eval(c: &Check, target: &Target, creds: &Creds, rules: &dyn RuleSet, depth: u32) -> bool {
-    if depth > 64 {
-        return false; // a rule cycle: deny
-    }
-    match c {
-        Check::True => true,
-        Check::False => false,
-        Check::Rule(name) => match rules.rule(name) {
-            Some(r) => eval(r, target, creds, rules, depth + 1),
-            None => false,
-        },
-        Check::Role(m) => {
-            let Some(m) = substitute(m, target) else { return false };
-            match creds.get("roles") {
-                Some(Cred::List(roles)) => {
-                    let m = m.to_lowercase();
-                    roles.iter().any(|r| r.to_lowercase() == m)
-                }
-                _ => false,
-            }
-        }
-        Check::Generic { kind, matcher } => {
-            let Some(m) = substitute(matcher, target) else { return false };
-            if let Some(lit) = py_literal(kind) {
-                return m == lit;
-            }
-            match creds.get(kind.as_str()) {
-                Some(Cred::List(items)) => items.iter().any(|x| *x == m),
-                Some(v) => v.py_str() == m,
-                None => false,
-            }
-        }
-        Check::Not(inner) => !eval(inner, target, creds, rules, depth + 1),
-        Check::And(items) => items.iter().all(|i| eval(i, target, creds, rules, depth + 1)),
-        Check::Or(items) => items.iter().any(|i| eval(i, target, creds, rules, depth + 1)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct NoRules;
-    impl RuleSet for NoRules {
-        fn rule(&self, _: &str) -> Option<&Check> {
-            None
-        }
-    }
-
-    fn creds(roles: &[&str], project: &str, user: Option<&str>) -> Creds {
-        let mut c = Creds::new();
-        c.insert("roles", Cred::List(roles.iter().map(|s| s.to_string()).collect()));
-        c.insert("project_id", Cred::Str(Some(project.into())));
-        c.insert("user_id", Cred::Str(user.map(String::from)));
-        c
-    }
-
-    fn ev(rule: &str, t: &[(&str, &str)], c: &Creds) -> bool {
-        let target: Target = t.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        eval(&parse(rule).unwrap(), &target, c, &NoRules, 0)
-    }
-
-    #[test]
-    fn oslo_semantics() {
-        let c = creds(&["Admin", "member"], "p1", None);
-        assert!(ev("role:admin", &[], &c), "roles compare case-insensitively");
-        assert!(!ev("role:reader", &[], &c));
-        assert!(ev("project_id:%(target.secret.project_id)s", &[("target.secret.project_id", "p1")], &c));
-        assert!(!ev("project_id:%(target.secret.project_id)s", &[], &c), "missing key is false");
-        assert!(ev("user_id:%(target.secret.creator_id)s", &[("target.secret.creator_id", "None")], &c),
-            "a null creator equals a null user, as str(None) == 'None'");
-        assert!(ev("True:%(enforce_new_defaults)s", &[("enforce_new_defaults", "True")], &c));
-        assert!(!ev("True:%(enforce_new_defaults)s", &[("enforce_new_defaults", "False")], &c));
-        assert!(ev("'read':%(target.secret.read)s", &[("target.secret.read", "read")], &c));
-        assert!(!ev("'read':%(target.secret.read)s", &[], &c));
-        assert!(ev("not role:reader and (role:member or !)", &[], &c));
-        assert!(ev("role:reader or role:member and @", &[], &c), "and binds tighter than or");
-        assert!(!ev("!", &[], &c));
-        assert!(ev("", &[], &c));
-    }
-
-    #[test]
-    fn malformed_is_an_error() {
-        assert!(parse("role:admin and").is_err());
-        assert!(parse("(role:admin").is_err());
-        assert!(parse("admin").is_err());
-        assert!(parse("role:a role:b").is_err());
     }
 }
 

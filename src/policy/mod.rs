@@ -2,14 +2,24 @@
 
 pub mod check;
 pub mod defaults;
+mod eval;
 pub mod file;
+mod lint;
+mod parse;
+mod pyfmt;
+#[cfg(test)]
+mod tests_load;
+#[cfg(test)]
+mod tests_oslo;
+#[cfg(test)]
+mod tests_props;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use check::{Check, Cred, Creds, RuleSet, Target};
+use check::{Check, Cred, Creds, Cut, RuleSet, Target};
 use parking_lot::RwLock;
 
 use crate::auth::RequestContext;
@@ -26,9 +36,16 @@ pub struct Policy {
     opts: PolicyOptions,
 }
 
+/// oslo.policy's `policy_default_rule`: `rule:X` for an X that no rule defines stands for the
+/// rule of this name, when there is one (Barbican defines none; an operator's file may).
+pub const DEFAULT_RULE: &str = "default";
+
 impl RuleSet for Policy {
-    fn rule(&self, name: &str) -> Option<&Check> {
-        self.rules.get(name).map(|(c, _)| c)
+    fn resolve(&self, name: &str) -> Option<(&str, &Check)> {
+        self.rules
+            .get_key_value(name)
+            .or_else(|| self.rules.get_key_value(DEFAULT_RULE))
+            .map(|(k, (c, _))| (k.as_str(), c))
     }
 }
 
@@ -67,6 +84,8 @@ impl Policy {
             for r in rules {
                 p.rules.insert(r.name, (r.check, r.text));
             }
+            let names: Vec<&str> = p.rules.keys().map(String::as_str).collect();
+            warnings.extend(lint::rule_graph(&names, &p).into_iter().map(|w| format!("{}: {w}", path.display())));
         }
         Ok((p, warnings))
     }
@@ -85,17 +104,29 @@ impl Policy {
     }
 
     /// Decides `rule` for the caller on the target (entity facts only, never request input).
+    /// A decision that was cut off (rule cycle, too deep, too long) denies and is logged.
     pub fn enforce(&self, rule: &str, ctx: &RequestContext, target: &PolicyTarget) -> bool {
-        if self.opts.enforce_scope && (ctx.system_scope.is_some() || ctx.project_id.is_none()) {
-            return false; // every Barbican rule has scope_types = ['project']
+        match self.decide(rule, ctx, target) {
+            Ok(allow) => allow,
+            Err(cut) => {
+                tracing::warn!(rule, "policy decision cut off, denied: {cut}");
+                false
+            }
         }
-        let Some((c, _)) = self.rules.get(rule) else { return false };
+    }
+
+    /// [`Policy::enforce`], telling a denial from a cut-off.
+    pub fn decide(&self, rule: &str, ctx: &RequestContext, target: &PolicyTarget) -> Result<bool, Cut> {
+        if self.opts.enforce_scope && (ctx.system_scope.is_some() || ctx.project_id.is_none()) {
+            return Ok(false); // every Barbican rule has scope_types = ['project']
+        }
+        let Some((c, _)) = self.rules.get(rule) else { return Ok(false) };
         let mut t = target.0.clone();
         t.insert(
             "enforce_new_defaults".into(),
             if self.opts.enforce_new_defaults { "True" } else { "False" }.into(),
         );
-        check::eval(c, &t, &creds(ctx), self, 0)
+        check::eval(c, &t, &creds(ctx), self)
     }
 }
 
