@@ -10,7 +10,7 @@ use super::http::{
     require_json_accept, require_json_content_type,
 };
 use super::secrets::{ctx, enforce};
-use super::validate::{check_object, lenient_b64decode, normalize_content_type, SECRET_PROPS, SUPPORTED_CT};
+use super::validate::{b64decode_text, check_object, normalize_content_type, SECRET_PROPS, SUPPORTED_CT};
 use super::AppState;
 use crate::model::{OCTET_STREAM, PKCS8, TEXT_PLAIN};
 use crate::policy::PolicyTarget;
@@ -175,7 +175,7 @@ pub fn validate_order(
         if p.is_empty() {
             return Err(bad("If 'payload' specified, must be non empty", "payload"));
         }
-        if enc == Some("base64") && lenient_b64decode(p).is_none() {
+        if enc == Some("base64") && b64decode_text(p).is_none() {
             return Err(bad("Invalid payload for payload_content_encoding", "payload"));
         }
     } else if let Some(Value::String(ct)) = meta.get("payload_content_type") {
