@@ -216,7 +216,12 @@ pub fn validate_order(
 // ---- POST /v1/orders -------------------------------------------------------------------------
 
 async fn create(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -> HttpResponse {
-    respond("Order creation", create_inner(req, st, body).await)
+    let mut resp = respond("Order creation", create_inner(req, st, body).await);
+    if resp.status() == actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
+        // The key-generation queue is full: worth trying again shortly.
+        resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    }
+    resp
 }
 
 async fn create_inner(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
@@ -244,10 +249,19 @@ async fn create_inner(req: HttpRequest, st: web::Data<AppState>, body: web::Payl
             })
             .await?
         }
-        // RSA takes seconds: the order answers PENDING until a key-generation thread is done.
+        // RSA takes seconds. A place in the (bounded) key-generation queue first, so a full
+        // queue refuses the order with nothing written; then the order, generated on a
+        // key-generation thread while the request waits up to the budget, as Barbican without a
+        // queue finishes it inside the POST. Past the budget it answers PENDING and the order
+        // finishes in the background.
         OrderType::Asymmetric => {
+            let ticket = svc::reserve(&st.core, ctx.project())?;
             st.run(move |core| svc::create(core, &order)).await?;
-            svc::submit(st.core.clone(), id);
+            let done = svc::submit(st.core.clone(), ticket, id);
+            let budget = st.cfg.orders.inline_budget_ms;
+            if budget > 0 {
+                let _ = actix_web::rt::time::timeout(std::time::Duration::from_millis(budget), done).await;
+            }
         }
     }
     Ok(HttpResponse::Accepted()
