@@ -828,3 +828,37 @@ async fn orders_left_pending_are_processed_at_start() {
     // Exactly one secret per generated key, even with two servers alive.
     assert_eq!(get_json(&first, &p, "/v1/secrets").await["total"], 3);
 }
+
+/// Orders written by an earlier version kept the passphrase in their meta: at start it is
+/// dropped from every meta, and a running order gets it sealed and still uses it.
+#[actix_web::test]
+async fn passphrases_left_in_meta_are_sealed_or_dropped_at_start() {
+    let first = start().await;
+    let p = common::project();
+    let pass = "legacy-horse-battery";
+    let running = insert_pending(&first.db_url, &p, "asymmetric", json!({"algorithm": "rsa", "bit_length": 1024, "name": null, "expiration": null, "passphrase": pass}));
+    let ended = insert_pending(&first.db_url, &p, "asymmetric", json!({"algorithm": "rsa", "bit_length": 1024, "passphrase": pass}));
+    {
+        use diesel::prelude::*;
+        use portcullis::store::schema::orders as o;
+        let mut conn = portcullis::store::DbUrl::parse(&first.db_url).unwrap().establish().expect("db");
+        diesel::update(o::table.find(&ended)).set(o::status.eq("ERROR")).execute(&mut conn).unwrap();
+    }
+    let db_url = first.db_url.clone();
+    let kek_file = first.kek_file.clone();
+    let second = start_with(move |cfg| {
+        cfg.default.sql_connection = db_url;
+        cfg.kek.file_path = kek_file;
+    })
+    .await;
+    let o = wait(&second, &p, &running).await;
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    assert_eq!(o["meta"], json!({"algorithm": "rsa", "bit_length": 1024, "name": null, "expiration": null}));
+    let (_, refs) = container_refs(&second, &p, &o).await;
+    assert_eq!(refs.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["private_key", "private_key_passphrase", "public_key"]);
+    assert_eq!(payload(&second, &p, &refs[1].1).await, pass.as_bytes());
+    let pem = String::from_utf8(payload(&second, &p, &refs[0].1).await).unwrap();
+    assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{pem}");
+    assert_eq!(get_order(&second, &p, &ended).await["meta"], json!({"algorithm": "rsa", "bit_length": 1024}));
+    assert_passphrase_nowhere(&second, &p, pass).await;
+}
