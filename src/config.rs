@@ -23,6 +23,8 @@ pub struct Config {
     pub quotas: QuotasSection,
     #[serde(default)]
     pub secretstore: SecretStoreSection,
+    #[serde(default)]
+    pub orders: OrdersSection,
 }
 
 /// Secret stores (barbican.conf `[secretstore]` and its `[secretstore:<suffix>]` sections).
@@ -127,6 +129,30 @@ pub struct QuotasSection {
 impl Default for QuotasSection {
     fn default() -> Self {
         QuotasSection { quota_secrets: -1, quota_orders: -1, quota_containers: -1, quota_consumers: -1, quota_cas: -1 }
+    }
+}
+
+/// Asymmetric (RSA) orders: key generation runs on a small pool of threads that serves the
+/// projects round-robin, from a bounded queue (Portcullis's own options; Barbican has none).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrdersSection {
+    /// How long `POST /v1/orders` waits for an asymmetric order to finish, so the first GET
+    /// already shows it ACTIVE (as Barbican without a queue does). Past it the order answers
+    /// PENDING and finishes in the background. 0 = never wait.
+    pub inline_budget_ms: u64,
+    /// Key-generation threads; 0 = one per CPU, at most 4.
+    pub keygen_workers: usize,
+    /// Asymmetric orders waiting or running, all projects together; past it new ones are
+    /// refused with 503.
+    pub queue_size: usize,
+    /// The same, for one project.
+    pub queue_size_per_project: usize,
+}
+
+impl Default for OrdersSection {
+    fn default() -> Self {
+        OrdersSection { inline_budget_ms: 5000, keygen_workers: 0, queue_size: 256, queue_size_per_project: 32 }
     }
 }
 

@@ -125,11 +125,15 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
         cfg.oslo_policy.policy_file.clone(),
     )?);
     policy.watch(std::time::Duration::from_secs(2));
-    let core = Core::new(store, keys, cfg.quotas.clone());
+    let core = Core::new(store, keys, cfg.quotas.clone()).with_orders(&cfg.orders);
     if let Some(r) = crate::service::stores::sync_from_config(&core, &cfg.secretstore)? {
         tracing::info!(added = ?r.added, updated = ?r.updated, removed = ?r.removed, "secret stores synchronised with [secretstore]");
     }
     let state = web::Data::new(AppState::new(cfg, core, policy, keystone));
+    // Passphrases an earlier version kept in order meta are sealed (running orders) or dropped.
+    if let Err(e) = crate::service::orders::seal_legacy_passphrases(&state.core) {
+        tracing::error!(error = %e, "cannot look for order passphrases kept in meta by an earlier version");
+    }
     // Orders left PENDING by a crash or a shutdown are processed again (never left PENDING).
     if let Err(e) = crate::service::orders::recover(state.core.clone()) {
         tracing::error!(error = %e, "cannot look for orders left PENDING; they stay PENDING until the next start");

@@ -388,6 +388,57 @@ async fn secrets_with_consumers_and_microversion_1_2() {
     }
 }
 
+/// The 1.2 "has consumers" check runs inside the delete's transaction, after the secret's lock:
+/// a consumer committed while the delete waits for that lock is seen, and the secret stays.
+/// (Deterministic: this test holds the secret's row lock, SQLite's write lock, while the
+/// DELETE is in flight, then registers a consumer and lets go.)
+#[actix_web::test]
+async fn consumer_committed_while_a_delete_waits_is_seen() {
+    use diesel::connection::SimpleConnection;
+    use portcullis::store::schema::secrets;
+    let s = common::start().await;
+    let p = common::project();
+    let a = admin(&p);
+    let id = secret(&s, a).await;
+    let mut conn = db(&s);
+    conn.batch_execute("BEGIN").unwrap();
+    let locked = diesel::update(secrets::table.filter(secrets::id.eq(&id)))
+        .set(secrets::updated_at.eq(secrets::updated_at))
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(locked, 1);
+    let del = call(&s, Method::DELETE, &format!("/v1/secrets/{id}"), a).header(MV, "key-manager 1.2").send();
+    let del = actix_web::rt::spawn(del);
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(!del.is_finished(), "the delete waits for the secret's lock");
+    let t = portcullis::store::now_micros();
+    diesel::insert_into(secret_consumers::table)
+        .values((
+            secret_consumers::id.eq(uuid::Uuid::new_v4().to_string()),
+            secret_consumers::secret_id.eq(&id),
+            secret_consumers::project_id.eq(Some(p.as_str())),
+            secret_consumers::service.eq("nova"),
+            secret_consumers::resource_type.eq("instance"),
+            secret_consumers::resource_id.eq("raced"),
+            secret_consumers::created_at.eq(t),
+            secret_consumers::updated_at.eq(t),
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    conn.batch_execute("COMMIT").unwrap();
+    let r = del.await.unwrap().unwrap();
+    common::assert_error(r, 400, "Bad Request", Some("Secret deletion issue seen - Secret cannot be deleted as it has consumers..")).await;
+    let v = get_json(&s, a, &format!("/v1/secrets/{id}")).await;
+    assert_eq!(v["status"], "ACTIVE", "{v}");
+    let live: i64 = secret_consumers::table
+        .filter(secret_consumers::secret_id.eq(&id))
+        .filter(secret_consumers::deleted_at.is_null())
+        .count()
+        .get_result(&mut db(&s))
+        .unwrap();
+    assert_eq!(live, 1);
+}
+
 // ---- container consumers ---------------------------------------------------------------------
 
 #[actix_web::test]

@@ -349,8 +349,10 @@ async fn container_refs(s: &common::TestServer, p: &str, o: &Value) -> (Value, V
     (c, refs)
 }
 
+/// Barbican without a queue (its default) finishes an RSA order inside the POST
+/// (`_DirectTaskInvokerClient`): the first GET already shows it ACTIVE with its container.
 #[actix_web::test]
-async fn rsa_order_is_pending_then_active_with_an_rsa_container() {
+async fn rsa_order_is_active_at_the_first_get_with_an_rsa_container() {
     let s = start().await;
     let p = common::project();
     let r = s
@@ -362,8 +364,8 @@ async fn rsa_order_is_pending_then_active_with_an_rsa_container() {
         .unwrap();
     assert_eq!(r.status(), 202);
     let id = last_segment(header(&r, "location").unwrap());
-    let o = wait(&s, &p, &id).await;
-    assert_eq!(o["status"], "ACTIVE", "{o}");
+    let o = get_order(&s, &p, &id).await;
+    assert_eq!(o["status"], "ACTIVE", "the first GET: {o}");
     assert_eq!(keys(&o), with_base(&["sub_status", "sub_status_message", "container_ref", "creator_id"]), "{o}");
     assert_eq!(o["type"], "asymmetric");
     assert_eq!(o["meta"], json!({"algorithm": "RSA", "bit_length": 2048, "name": "pair", "expiration": null}));
@@ -407,7 +409,9 @@ async fn rsa_order_with_passphrase() {
     .await;
     let o = wait(&s, &p, &id).await;
     assert_eq!(o["status"], "ACTIVE", "{o}");
-    assert_eq!(o["meta"]["passphrase"], "correct horse", "meta is echoed verbatim");
+    // Barbican echoes meta verbatim, passphrase included; Portcullis never stores or shows it.
+    assert_eq!(o["meta"], json!({"algorithm": "rsa", "bit_length": 2048, "name": null, "expiration": null}));
+    assert_passphrase_nowhere(&s, &p, "correct horse").await;
     let (c, refs) = container_refs(&s, &p, &o).await;
     assert_eq!(c["type"], "rsa");
     assert_eq!(c["name"], Value::Null);
@@ -433,9 +437,10 @@ async fn rsa_order_with_passphrase() {
     assert_eq!(RsaPublicKey::from(&private), RsaPublicKey::from_public_key_pem(&public_pem).unwrap());
 }
 
+/// Past `[orders] inline_budget_ms` the POST answers and the order finishes in the background.
 #[actix_web::test]
 async fn rsa_4096_order_answers_while_pending() {
-    let s = start().await;
+    let s = start_with(|cfg| cfg.orders.inline_budget_ms = 50).await;
     let p = common::project();
     let started = Instant::now();
     let id = order(&s, &p, json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 4096}})).await;
@@ -628,6 +633,140 @@ async fn generated_entities_ignore_secret_and_container_quotas() {
     assert_eq!(container_refs(&s, &p, &o).await.1.len(), 2);
 }
 
+/// The passphrase is in no order's meta, GET, list or meta filter, and no sealed copy is left
+/// once the order ended.
+async fn assert_passphrase_nowhere(s: &common::TestServer, p: &str, pass: &str) {
+    let l = get_json(s, p, "/v1/orders").await;
+    assert!(!l.to_string().contains(pass), "{l}");
+    let q: String = url::form_urlencoded::byte_serialize(pass.as_bytes()).collect();
+    assert_eq!(get_json(s, p, &format!("/v1/orders?meta={q}")).await["total"], 0, "the meta filter cannot find it");
+    assert_eq!(get_json(s, p, "/v1/orders?meta=passphrase").await["total"], 0, "nor its key");
+    let (metas, sealed) = stored_passphrase_state(&s.db_url, p);
+    assert!(metas.iter().all(|m| !m.contains(pass) && !m.contains("passphrase")), "{metas:?}");
+    assert_eq!(sealed, 0, "dropped when the order ended");
+}
+
+/// (Every stored meta of the project's orders, how many sealed passphrases they have.)
+fn stored_passphrase_state(db_url: &str, project: &str) -> (Vec<String>, i64) {
+    use diesel::prelude::*;
+    use portcullis::store::schema::{order_passphrases as op, orders as o};
+    let mut conn = portcullis::store::DbUrl::parse(db_url).unwrap().establish().expect("db");
+    let ids: Vec<String> = o::table.filter(o::project_id.eq(project)).select(o::id).load(&mut conn).unwrap();
+    let metas = o::table.filter(o::project_id.eq(project)).select(o::meta).load(&mut conn).unwrap();
+    let sealed = op::table.filter(op::order_id.eq_any(&ids)).count().get_result(&mut conn).unwrap();
+    (metas, sealed)
+}
+
+/// While an order waits, its passphrase is only sealed: not in meta (nor GET, list, the meta
+/// filter), and the sealed bytes do not hold it.
+#[actix_web::test]
+async fn passphrase_is_sealed_while_the_order_runs() {
+    let s = start_with(|cfg| cfg.orders.inline_budget_ms = 0).await;
+    let p = common::project();
+    // A 4096-bit key: seconds of work, whichever server (sharing the database) runs it.
+    let pass = "tr0ub4dor&3 (a very particular passphrase)";
+    let id = order(&s, &p, json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 4096, "passphrase": pass}})).await;
+    let o = get_order(&s, &p, &id).await;
+    assert_eq!(o["status"], "PENDING", "{o}");
+    assert_eq!(o["meta"], json!({"algorithm": "rsa", "bit_length": 4096, "name": null, "expiration": null}));
+    let q: String = url::form_urlencoded::byte_serialize(pass.as_bytes()).collect();
+    assert_eq!(get_json(&s, &p, &format!("/v1/orders?meta={q}")).await["total"], 0);
+    assert!(!get_json(&s, &p, "/v1/orders").await.to_string().contains("tr0ub4dor"));
+    {
+        use diesel::prelude::*;
+        use portcullis::store::schema::{order_passphrases as op, orders as o};
+        let mut conn = portcullis::store::DbUrl::parse(&s.db_url).unwrap().establish().expect("db");
+        let meta: String = o::table.find(&id).select(o::meta).first(&mut conn).unwrap();
+        assert!(!meta.contains("tr0ub4dor") && !meta.contains("passphrase"), "{meta}");
+        let sealed: Vec<u8> = op::table.find(&id).select(op::cypher_text).first(&mut conn).expect("sealed while running");
+        assert!(!sealed.windows(9).any(|w| w == b"tr0ub4dor"), "sealed, not plaintext");
+    }
+    let o = wait(&s, &p, &id).await;
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    let (_, refs) = container_refs(&s, &p, &o).await;
+    assert_eq!(payload(&s, &p, &refs[1].1).await, pass.as_bytes(), "the container's private_key_passphrase");
+    assert_passphrase_nowhere(&s, &p, "tr0ub4dor").await;
+}
+
+// ---- the key-generation queue ------------------------------------------------------------------
+
+const QUEUE_FULL: &str = "Order creation issue seen - Key generation queue is full, please retry later.";
+
+/// One project's flood does not starve another: projects are served in turn, so B's order runs
+/// after at most one more of A's, not after all of them. (The queue is in memory; on its own
+/// SQLite database, so that no other test server picks these orders up at its start.)
+#[actix_web::test]
+async fn key_generation_is_fair_between_projects() {
+    let s = start_with(|cfg| {
+        cfg.orders.inline_budget_ms = 0;
+        cfg.orders.keygen_workers = 1;
+        let own = cfg.kek.file_path.with_file_name(format!("fair-{}.db", uuid::Uuid::new_v4()));
+        cfg.default.sql_connection = format!("sqlite://{}", own.display());
+    })
+    .await;
+    let (a, b) = (common::project(), common::project());
+    let mut flood = Vec::new();
+    for _ in 0..10 {
+        flood.push(order(&s, &a, json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 2048}})).await);
+    }
+    let started = Instant::now();
+    let mine = order(&s, &b, json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 1024}})).await;
+    let o = wait(&s, &b, &mine).await;
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    assert!(started.elapsed() < Duration::from_secs(120), "B waited {:?}", started.elapsed());
+    let mut pending = 0;
+    for id in &flood {
+        if get_order(&s, &a, id).await["status"] == "PENDING" {
+            pending += 1;
+        }
+    }
+    assert!(pending >= 5, "B's order ran after only a few of A's, not after all: {pending} of A's 10 still PENDING");
+    for id in &flood {
+        assert_eq!(wait(&s, &a, id).await["status"], "ACTIVE");
+    }
+}
+
+/// A full queue (in all, or one project's share) refuses new asymmetric orders with 503 and
+/// writes nothing; places come back when orders finish.
+#[actix_web::test]
+async fn a_full_key_generation_queue_refuses_with_nothing_written() {
+    let s = start_with(|cfg| {
+        cfg.orders.inline_budget_ms = 0;
+        cfg.orders.keygen_workers = 1;
+        cfg.orders.queue_size = 3;
+        cfg.orders.queue_size_per_project = 2;
+    })
+    .await;
+    let (a, b, c) = (common::project(), common::project(), common::project());
+    let rsa = |bits: u32| json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": bits}});
+    let a1 = order(&s, &a, rsa(4096)).await;
+    let a2 = order(&s, &a, rsa(1024)).await;
+    // (The only key-generation thread is busy with the 4096-bit key all along.)
+    let refused = |r: Response| async move {
+        assert_eq!(header(&r, "retry-after"), Some("5"));
+        common::assert_error(r, 503, "Service Unavailable", Some(QUEUE_FULL)).await;
+    };
+    refused(post(&s, &a, &rsa(1024)).await).await; // A's share (2) is full
+    order(&s, &b, rsa(1024)).await; // the third and last place
+    refused(post(&s, &c, &rsa(1024)).await).await; // the queue is full
+    // Key orders do not use the queue.
+    key_order(&s, &c, json!({"algorithm": "aes", "bit_length": 128})).await;
+    assert_eq!(get_json(&s, &a, "/v1/orders").await["total"], 2, "no order row for the refused ones");
+    assert_eq!(get_json(&s, &c, "/v1/orders").await["total"], 1);
+    assert_eq!(wait(&s, &a, &a1).await["status"], "ACTIVE");
+    assert_eq!(wait(&s, &a, &a2).await["status"], "ACTIVE");
+    // Places are given back once orders have run.
+    let start = Instant::now();
+    loop {
+        let r = post(&s, &c, &rsa(1024)).await;
+        if r.status() == 202 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the queue never freed");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 // ---- recovery at start -----------------------------------------------------------------------
 
 fn insert_pending(db_url: &str, project: &str, order_type: &str, meta: Value) -> String {
@@ -685,4 +824,38 @@ async fn orders_left_pending_are_processed_at_start() {
     assert_eq!(o["error_reason"], FAILURE);
     // Exactly one secret per generated key, even with two servers alive.
     assert_eq!(get_json(&first, &p, "/v1/secrets").await["total"], 3);
+}
+
+/// Orders written by an earlier version kept the passphrase in their meta: at start it is
+/// dropped from every meta, and a running order gets it sealed and still uses it.
+#[actix_web::test]
+async fn passphrases_left_in_meta_are_sealed_or_dropped_at_start() {
+    let first = start().await;
+    let p = common::project();
+    let pass = "legacy-horse-battery";
+    let running = insert_pending(&first.db_url, &p, "asymmetric", json!({"algorithm": "rsa", "bit_length": 1024, "name": null, "expiration": null, "passphrase": pass}));
+    let ended = insert_pending(&first.db_url, &p, "asymmetric", json!({"algorithm": "rsa", "bit_length": 1024, "passphrase": pass}));
+    {
+        use diesel::prelude::*;
+        use portcullis::store::schema::orders as o;
+        let mut conn = portcullis::store::DbUrl::parse(&first.db_url).unwrap().establish().expect("db");
+        diesel::update(o::table.find(&ended)).set(o::status.eq("ERROR")).execute(&mut conn).unwrap();
+    }
+    let db_url = first.db_url.clone();
+    let kek_file = first.kek_file.clone();
+    let second = start_with(move |cfg| {
+        cfg.default.sql_connection = db_url;
+        cfg.kek.file_path = kek_file;
+    })
+    .await;
+    let o = wait(&second, &p, &running).await;
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    assert_eq!(o["meta"], json!({"algorithm": "rsa", "bit_length": 1024, "name": null, "expiration": null}));
+    let (_, refs) = container_refs(&second, &p, &o).await;
+    assert_eq!(refs.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["private_key", "private_key_passphrase", "public_key"]);
+    assert_eq!(payload(&second, &p, &refs[1].1).await, pass.as_bytes());
+    let pem = String::from_utf8(payload(&second, &p, &refs[0].1).await).unwrap();
+    assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{pem}");
+    assert_eq!(get_order(&second, &p, &ended).await["meta"], json!({"algorithm": "rsa", "bit_length": 1024}));
+    assert_passphrase_nowhere(&second, &p, pass).await;
 }

@@ -327,6 +327,19 @@ async fn payload_validation_steps() {
             json!({"payload": "aGVsbG8", "payload_content_type": "application/pkcs8", "payload_content_encoding": "base64"}),
             "Invalid payload for payload_content_encoding. Invalid property: 'payload'",
         ),
+        // A str with characters outside ASCII: Python's b64decode raises ValueError.
+        (
+            json!({"payload": "\u{0080}", "payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"}),
+            "Invalid payload for payload_content_encoding. Invalid property: 'payload'",
+        ),
+        (
+            json!({"payload": "\u{1111}\u{ffff}", "payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"}),
+            "Invalid payload for payload_content_encoding. Invalid property: 'payload'",
+        ),
+        (
+            json!({"payload": "aGVsbG8=\u{e9}", "payload_content_type": "application/octet-stream", "payload_content_encoding": "base64"}),
+            "Invalid payload for payload_content_encoding. Invalid property: 'payload'",
+        ),
         // 5. content type without payload (even null).
         (json!({"payload_content_type": "text/plain"}), "payload must be provided when payload_content_type is specified. Invalid property: 'payload'"),
         (json!({"payload_content_type": null}), "payload must be provided when payload_content_type is specified. Invalid property: 'payload'"),
@@ -335,6 +348,9 @@ async fn payload_validation_steps() {
         let r = post_secret(&s, &p, &body).await;
         common::assert_error(r, 400, "Bad Request", Some(&schema_err(rest))).await;
     }
+    // Nothing refused was stored.
+    let l: Value = s.req(Method::GET, "/v1/secrets", &p).send().await.unwrap().json().await.unwrap();
+    assert_eq!(l["total"], 0, "{l}");
     // 6. an encoding without payload is accepted and ignored.
     let id = s.create_secret(&p, json!({"payload_content_encoding": "base64"})).await;
     let m = get_meta(&s, &p, &id).await;

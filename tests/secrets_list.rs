@@ -421,3 +421,37 @@ async fn list_is_a_json_only_route() {
         assert_eq!(r.status(), 200, "{accept}");
     }
 }
+
+/// `created=<value as GET printed it>` selects exactly that secret, and `lt:<value>` exactly the
+/// ones created before it (Barbican compares `created_at == parse_isotime(value)` at the
+/// precision `isoformat()` printed); the same for `updated`. No pause between the creations.
+#[actix_web::test]
+async fn printed_timestamps_select_exactly() {
+    let s = common::start().await;
+    let p = common::project();
+    let mut made = Vec::new();
+    for i in 0..8 {
+        let name = format!("s{i}");
+        let id = create_named(&s, &p, &name, json!({})).await;
+        let r = s.req(Method::GET, &format!("/v1/secrets/{id}"), &p).send().await.unwrap();
+        let v: Value = r.json().await.unwrap();
+        made.push((name, v["created"].as_str().unwrap().to_string(), v["updated"].as_str().unwrap().to_string()));
+    }
+    for (i, (name, created, updated)) in made.iter().enumerate() {
+        let before: Vec<String> = made[..i].iter().map(|m| m.0.clone()).collect();
+        for (field, ts) in [("created", created), ("updated", updated)] {
+            let q = format!("{field}={}", urlencode(ts));
+            assert_eq!(names(&list(&s, &p, &q).await), [name.clone()], "{q}");
+            let q = format!("{field}=lt:{}", urlencode(ts));
+            assert_eq!(sorted_names(&list(&s, &p, &q).await), before, "{q}");
+            let q = format!("{field}=lte:{}", urlencode(ts));
+            let mut upto = before.clone();
+            upto.push(name.clone());
+            assert_eq!(sorted_names(&list(&s, &p, &q).await), upto, "{q}");
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

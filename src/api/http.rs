@@ -386,6 +386,19 @@ mod tests {
         assert!(parse_isotime("2031-13-01").is_none());
     }
 
+    /// What GET prints parses back to the stored microsecond, so `created=<printed>` selects
+    /// exactly that secret, with or without a printed fraction (Barbican's `isoformat()` then
+    /// `parse_isotime`).
+    #[test]
+    fn printed_timestamps_parse_back_exactly() {
+        let whole = NaiveDate::from_ymd_opt(2031, 5, 1).unwrap().and_hms_micro_opt(6, 0, 0, 0).unwrap();
+        for micros in [0u32, 1, 999_999, 500_000, 123_456] {
+            let t = whole.with_nanosecond(micros * 1000).unwrap();
+            assert_eq!(parse_isotime(&fmt_ts(&t)), Some(t), "{}", fmt_ts(&t));
+        }
+        assert_eq!(fmt_ts(&whole.with_nanosecond(1000).unwrap()), "2031-05-01T06:00:00.000001");
+    }
+
     #[test]
     fn accept_matching() {
         assert_eq!(best_match(None, &["application/json"]), Some("application/json"));

@@ -10,7 +10,7 @@ use super::http::{
     require_json_accept, require_json_content_type,
 };
 use super::secrets::{ctx, enforce};
-use super::validate::{check_object, lenient_b64decode, normalize_content_type, SECRET_PROPS, SUPPORTED_CT};
+use super::validate::{b64decode_text, check_object, normalize_content_type, SECRET_PROPS, SUPPORTED_CT};
 use super::AppState;
 use crate::model::{OCTET_STREAM, PKCS8, TEXT_PLAIN};
 use crate::policy::PolicyTarget;
@@ -175,7 +175,7 @@ pub fn validate_order(
         if p.is_empty() {
             return Err(bad("If 'payload' specified, must be non empty", "payload"));
         }
-        if enc == Some("base64") && lenient_b64decode(p).is_none() {
+        if enc == Some("base64") && b64decode_text(p).is_none() {
             return Err(bad("Invalid payload for payload_content_encoding", "payload"));
         }
     } else if let Some(Value::String(ct)) = meta.get("payload_content_type") {
@@ -216,7 +216,12 @@ pub fn validate_order(
 // ---- POST /v1/orders -------------------------------------------------------------------------
 
 async fn create(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -> HttpResponse {
-    respond("Order creation", create_inner(req, st, body).await)
+    let mut resp = respond("Order creation", create_inner(req, st, body).await);
+    if resp.status() == actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
+        // The key-generation queue is full: worth trying again shortly.
+        resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+    }
+    resp
 }
 
 async fn create_inner(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
@@ -244,10 +249,19 @@ async fn create_inner(req: HttpRequest, st: web::Data<AppState>, body: web::Payl
             })
             .await?
         }
-        // RSA takes seconds: the order answers PENDING until a key-generation thread is done.
+        // RSA takes seconds. A place in the (bounded) key-generation queue first, so a full
+        // queue refuses the order with nothing written; then the order, generated on a
+        // key-generation thread while the request waits up to the budget, as Barbican without a
+        // queue finishes it inside the POST. Past the budget it answers PENDING and the order
+        // finishes in the background.
         OrderType::Asymmetric => {
+            let ticket = svc::reserve(&st.core, ctx.project())?;
             st.run(move |core| svc::create(core, &order)).await?;
-            svc::submit(st.core.clone(), id);
+            let done = svc::submit(st.core.clone(), ticket, id);
+            let budget = st.cfg.orders.inline_budget_ms;
+            if budget > 0 {
+                let _ = actix_web::rt::time::timeout(std::time::Duration::from_millis(budget), done).await;
+            }
         }
     }
     Ok(HttpResponse::Accepted()

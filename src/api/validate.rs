@@ -160,6 +160,16 @@ pub fn lenient_b64decode(s: &str) -> Option<Vec<u8>> {
     engine.decode(filtered.as_bytes()).ok()
 }
 
+/// Python's `base64.b64decode` of a JSON string: a `str` with any character outside ASCII is
+/// refused (`ValueError: string argument should contain only ASCII characters`), the rest is
+/// decoded leniently. (A PUT body is bytes, which Python decodes leniently whatever they hold.)
+pub fn b64decode_text(s: &str) -> Option<Vec<u8>> {
+    if !s.is_ascii() {
+        return None;
+    }
+    lenient_b64decode(s)
+}
+
 pub fn secret_create(v: &Value, max_secret: usize, now: chrono::NaiveDateTime) -> Result<NewSecretReq, ApiError> {
     let obj = check_object(SECRET_SCHEMA, v, &SECRET_PROPS)?;
     let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
@@ -211,7 +221,7 @@ pub fn secret_create(v: &Value, max_secret: usize, now: chrono::NaiveDateTime) -
         let bytes = if norm == TEXT_PLAIN {
             p.as_bytes().to_vec()
         } else {
-            lenient_b64decode(p)
+            b64decode_text(p)
                 .ok_or_else(|| bad("Invalid payload for payload_content_encoding", "payload"))?
         };
         Some((norm, zeroize::Zeroizing::new(bytes)))
@@ -341,6 +351,9 @@ mod tests {
         assert_eq!(lenient_b64decode("aGVs\nbG8=").unwrap(), b"hello");
         assert_eq!(lenient_b64decode("aGVs*bG8=").unwrap(), b"hello", "non-alphabet discarded");
         assert!(lenient_b64decode("aGVsbG8").is_none(), "bad padding");
+        assert_eq!(b64decode_text("aGVs bG8=").unwrap(), b"hello");
+        assert!(b64decode_text("\u{80}").is_none(), "non-ASCII str");
+        assert!(b64decode_text("aGVsbG8=\u{1111}\u{ffff}").is_none(), "non-ASCII str, even around valid base64");
     }
 
     #[test]

@@ -100,6 +100,11 @@ pub fn secret_aad(secret_id: &str, project_id: &str, kek_id: &str, content_type:
     format!("portcullis/secret/v1\0{secret_id}\0{project_id}\0{kek_id}\0{content_type}").into_bytes()
 }
 
+/// Binds an order's sealed passphrase to its order, project and KEK.
+pub fn order_passphrase_aad(order_id: &str, project_id: &str, kek_id: &str) -> Vec<u8> {
+    format!("portcullis/order-passphrase/v1\0{order_id}\0{project_id}\0{kek_id}").into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

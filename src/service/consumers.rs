@@ -32,7 +32,9 @@ pub fn register_secret(core: &Core, secret_id: &str, project: &str, k: &SecretCo
     core.ensure_project(&mut conn, project)?;
     project_locked_tx(&mut conn, project, |c| {
         quotas::enforce(c, &core.quotas, project, Resource::Consumers, |c| repo::secret_count_for_project(c, project))?;
-        repo::secret_register(c, secret_id, project, k)?;
+        if !repo::secret_register(c, secret_id, project, k)? {
+            return Err(ServiceError::NotFound(secret_svc::NOT_FOUND));
+        }
         Ok(())
     })?;
     secret_with_consumers(&mut conn, secret_id)

@@ -3,6 +3,7 @@
 
 pub mod consumers;
 pub mod containers;
+pub mod keygen_queue;
 pub mod orders;
 pub mod quotas;
 pub mod secrets;
@@ -68,17 +69,31 @@ impl From<diesel::result::Error> for ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
-/// What the operations need: the store and the key manager.
+/// What the operations need: the store, the key manager and the key-generation queue.
 pub struct Core {
     pub store: Store,
     pub keys: KeyManager,
     pub quotas: crate::config::QuotasSection,
+    /// Asymmetric orders' key generation (bounded, fair between projects).
+    pub keygen: keygen_queue::KeygenQueue,
     known_projects: RwLock<HashSet<String>>,
 }
 
 impl Core {
     pub fn new(store: Store, keys: KeyManager, quotas: crate::config::QuotasSection) -> Core {
-        Core { store, keys, quotas, known_projects: RwLock::new(HashSet::new()) }
+        Core {
+            store,
+            keys,
+            quotas,
+            keygen: keygen_queue::KeygenQueue::new(&crate::config::OrdersSection::default()),
+            known_projects: RwLock::new(HashSet::new()),
+        }
+    }
+
+    /// With the `[orders]` settings of the key-generation queue.
+    pub fn with_orders(mut self, cfg: &crate::config::OrdersSection) -> Core {
+        self.keygen = keygen_queue::KeygenQueue::new(cfg);
+        self
     }
 
     pub fn conn(&self) -> ServiceResult<crate::store::PooledConn> {

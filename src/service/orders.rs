@@ -3,22 +3,26 @@
 //! left ACTIVE, or ERROR with Barbican's `error_status_code` and `error_reason`.
 //!
 //! Symmetric keys are cheap and are made inside the request (on the blocking pool), RSA keys on
-//! a small pool of key-generation threads while the order shows PENDING. Orders left PENDING by
-//! a crash or a shutdown are queued again at start ([`recover`]). Finishing an order is
-//! conditional on it still being PENDING, in the transaction that stores what it generated, so a
-//! second worker on the same order (a restart racing a replica) rolls back instead of duplicating.
+//! the key-generation queue ([`super::keygen_queue`]: bounded, fair between projects), which the
+//! request waits for up to a time budget. Orders left PENDING by a crash or a shutdown are
+//! queued again at start ([`recover`]). Finishing an order is conditional on it still being
+//! PENDING, in the transaction that stores what it generated, so a second worker on the same
+//! order (a restart racing a replica) rolls back instead of duplicating.
+//!
+//! An asymmetric order's `passphrase` never reaches the stored meta: it is sealed under the
+//! project KEK in the order's own columns while the order runs, and cleared when it ends.
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use diesel::Connection;
 use serde_json::{Map, Value};
 use zeroize::Zeroizing;
 
+use super::keygen_queue::Ticket;
 use super::quotas::{self, Resource};
 use super::{secrets, Core, ServiceError, ServiceResult};
-use crate::crypto::keygen;
+use crate::crypto::{self, keygen};
 use crate::model::{Page, Secret, OCTET_STREAM, PKCS8, TEXT_PLAIN};
 use crate::store::orders::{self as repo, OrderRow, PENDING};
 use crate::store::{containers, now, DbConn};
@@ -61,11 +65,18 @@ pub struct NewOrder {
     pub meta: Map<String, Value>,
 }
 
-/// Creates the PENDING order row under the project's `orders` quota.
+/// Creates the PENDING order row under the project's `orders` quota; an asymmetric order's
+/// passphrase is sealed apart from the meta.
 pub fn create(core: &Core, o: &NewOrder) -> ServiceResult<()> {
-    let meta = serde_json::to_string(&o.meta).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let mut meta = o.meta.clone();
+    let passphrase = take_passphrase(o.order_type.as_str(), &mut meta);
+    let meta = serde_json::to_string(&meta).map_err(|e| ServiceError::Internal(e.to_string()))?;
     let mut conn = core.conn()?;
     core.ensure_project(&mut conn, &o.project_id)?;
+    let sealed = match &passphrase {
+        Some(p) => Some(seal_passphrase(core, &mut conn, &o.id, &o.project_id, p)?),
+        None => None,
+    };
     conn.transaction(|c| {
         quotas::enforce(c, &core.quotas, &o.project_id, Resource::Orders, |c| repo::count_live(c, &o.project_id))?;
         repo::insert(
@@ -77,6 +88,7 @@ pub fn create(core: &Core, o: &NewOrder) -> ServiceResult<()> {
                 order_type: o.order_type.as_str(),
                 meta: &meta,
                 created_at: now(),
+                passphrase: sealed.as_ref().map(|(k, c)| (k.as_str(), c.as_slice())),
             },
         )?;
         Ok(())
@@ -98,6 +110,66 @@ pub fn delete(core: &Core, id: &str, project: &str) -> ServiceResult<()> {
     } else {
         Err(ServiceError::NotFound(NOT_FOUND))
     }
+}
+
+// ---- the passphrase ------------------------------------------------------------------------
+
+/// Removes `passphrase` from the meta; returns it when the order will use it (an asymmetric
+/// order with a truthy one, as Barbican's worker reads it).
+fn take_passphrase(order_type: &str, meta: &mut Map<String, Value>) -> Option<Value> {
+    let v = meta.remove("passphrase")?;
+    (order_type == OrderType::Asymmetric.as_str() && truthy(&v)).then_some(v)
+}
+
+/// Seals the JSON of a passphrase under the project's active KEK: (KEK id, sealed bytes).
+fn seal_passphrase(core: &Core, conn: &mut DbConn, order_id: &str, project: &str, v: &Value) -> ServiceResult<(String, Vec<u8>)> {
+    let plain = Zeroizing::new(serde_json::to_vec(v).map_err(|e| ServiceError::Internal(e.to_string()))?);
+    let (kek_id, cipher) = core.keys.active_kek(conn, project)?;
+    let sealed = cipher
+        .seal(&plain, &crypto::order_passphrase_aad(order_id, project, &kek_id))
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok((kek_id, sealed))
+}
+
+/// The sealed passphrase of a running order, opened.
+fn open_passphrase(core: &Core, conn: &mut DbConn, o: &OrderRow) -> ServiceResult<Option<Value>> {
+    let Some((kek_id, sealed)) = repo::passphrase(conn, &o.id)? else { return Ok(None) };
+    let cipher = core.keys.kek(conn, &o.project_id, &kek_id)?;
+    let plain = cipher
+        .open(&sealed, &crypto::order_passphrase_aad(&o.id, &o.project_id, &kek_id))
+        .map_err(|e| ServiceError::Internal(format!("order {}: the passphrase does not decrypt: {e}", o.id)))?;
+    serde_json::from_slice(&plain).map(Some).map_err(|_| ServiceError::Internal(format!("order {}: sealed passphrase is not JSON", o.id)))
+}
+
+/// At start: an earlier version kept the passphrase in the order's meta. Every such meta loses
+/// it; a running asymmetric order gets it sealed instead. Then the sealed passphrases of orders
+/// no longer running are deleted. Returns how many orders changed.
+pub fn seal_legacy_passphrases(core: &Core) -> ServiceResult<usize> {
+    let mut conn = core.conn()?;
+    let rows = repo::with_meta_text(&mut conn, "\"passphrase\"")?;
+    let mut changed = 0;
+    for (id, project, order_type, status, meta) in rows {
+        let Ok(mut m) = serde_json::from_str::<Map<String, Value>>(&meta) else { continue };
+        if !m.contains_key("passphrase") {
+            continue; // the text was inside another value
+        }
+        let used = take_passphrase(&order_type, &mut m).filter(|_| status == PENDING);
+        let text = serde_json::to_string(&m).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let sealed = match &used {
+            Some(p) => {
+                core.ensure_project(&mut conn, &project)?;
+                Some(seal_passphrase(core, &mut conn, &id, &project, p)?)
+            }
+            None => None,
+        };
+        repo::rewrite_meta(&mut conn, &id, &text, sealed.as_ref().map(|(k, c)| (k.as_str(), c.as_slice())))?;
+        changed += 1;
+    }
+    if changed > 0 {
+        tracing::warn!(orders = changed, "order passphrases moved out of meta");
+    }
+    repo::purge_ended_passphrases(&mut conn)?;
+    Ok(changed)
 }
 
 // ---- processing ----------------------------------------------------------------------------
@@ -132,7 +204,9 @@ struct Spec {
     passphrase: Option<Zeroizing<String>>,
 }
 
-fn spec(o: &OrderRow) -> Result<Spec, Failure> {
+/// `sealed_passphrase`: the order's opened passphrase (a row written before passphrases were
+/// sealed may still hold it in its meta, until [`seal_legacy_passphrases`] runs).
+fn spec(o: &OrderRow, sealed_passphrase: Option<Value>) -> Result<Spec, Failure> {
     let bad = |what: &str| Failure::Internal(format!("order {}: stored meta {what}", o.id));
     let meta: Map<String, Value> = serde_json::from_str(&o.meta).map_err(|_| bad("is not a JSON object"))?;
     let opt_str = |k: &str| -> Result<Option<String>, Failure> {
@@ -167,7 +241,8 @@ fn spec(o: &OrderRow) -> Result<Spec, Failure> {
         }
     };
     // Barbican encrypts the key under any truthy passphrase; a non-string one makes it fail.
-    let passphrase = match meta.get("passphrase").filter(|v| truthy(v)) {
+    let passphrase = sealed_passphrase.or_else(|| meta.get("passphrase").cloned());
+    let passphrase = match passphrase.as_ref().filter(|v| truthy(v)) {
         None => None,
         Some(Value::String(s)) => Some(Zeroizing::new(s.clone())),
         Some(_) if o.order_type != OrderType::Asymmetric.as_str() => None,
@@ -241,15 +316,17 @@ fn generate(order_type: &str, s: &Spec) -> Result<Generated, Failure> {
 /// it ERROR. An Err means the order could not even be marked (e.g. the database is down): it
 /// stays PENDING for the next start.
 pub fn process(core: &Core, id: &str) -> ServiceResult<()> {
-    let order = {
+    let (order, passphrase) = {
         let mut conn = core.conn()?;
-        match repo::get_any(&mut conn, id)? {
+        let order = match repo::get_any(&mut conn, id)? {
             Some(o) if o.status == PENDING => o,
             _ => return Ok(()),
-        }
+        };
+        let passphrase = open_passphrase(core, &mut conn, &order).map_err(|e| Failure::Internal(e.to_string()));
+        (order, passphrase)
     };
     // No pooled connection is held while keys are generated.
-    let result = spec(&order).and_then(|s| {
+    let result = passphrase.and_then(|p| spec(&order, p)).and_then(|s| {
         let g = generate(&order.order_type, &s)?;
         store(core, &order, &s, g)
     });
@@ -377,42 +454,31 @@ fn finish(
 
 // ---- background processing -----------------------------------------------------------------
 
-struct Job {
-    core: Arc<Core>,
-    id: String,
+/// Why a new asymmetric order is refused when the key-generation queue is full.
+pub const QUEUE_FULL: &str = "Key generation queue is full, please retry later";
+
+/// Reserves a place for one of the project's asymmetric orders in the key-generation queue,
+/// before anything is written: 503 when the queue (in all, or the project's share) is full.
+pub fn reserve(core: &Core, project: &str) -> ServiceResult<Ticket> {
+    core.keygen.reserve(project).map_err(|full| {
+        tracing::warn!(project, bound = ?full, "key-generation queue full; order refused");
+        ServiceError::Issue(503, QUEUE_FULL.into())
+    })
 }
 
-/// The key-generation threads (one per CPU), shared by every server of the process.
-fn queue() -> Option<&'static mpsc::Sender<Job>> {
-    static QUEUE: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
-    QUEUE
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<Job>();
-            let rx = Arc::new(Mutex::new(rx));
-            let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8);
-            let mut started = 0;
-            for i in 0..n {
-                let rx = rx.clone();
-                let spawned = std::thread::Builder::new().name(format!("portcullis-keygen-{i}")).spawn(move || loop {
-                    let job = match rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
-                        Ok(j) => j,
-                        Err(_) => return,
-                    };
-                    run_job(job);
-                });
-                match spawned {
-                    Ok(_) => started += 1,
-                    Err(e) => tracing::error!(error = %e, "cannot start a key-generation thread"),
-                }
-            }
-            (started > 0).then_some(tx)
-        })
-        .as_ref()
+/// Queues a created order on its reserved place. The receiver fires once the order has been
+/// processed (it is dropped unanswered if processing died).
+pub fn submit(core: Arc<Core>, ticket: Ticket, id: String) -> tokio::sync::oneshot::Receiver<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    ticket.submit(Box::new(move || {
+        run_job(&core, &id);
+        let _ = tx.send(());
+    }));
+    rx
 }
 
-fn run_job(job: Job) {
-    let Job { core, id } = job;
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process(&core, &id)));
+fn run_job(core: &Core, id: &str) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process(core, id)));
     match r {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(order = %id, error = %e, "order left PENDING: it will be processed again at the next start"),
@@ -420,35 +486,24 @@ fn run_job(job: Job) {
             tracing::error!(order = %id, "order processing panicked");
             let reason = Failure::Internal(String::new()).code_and_reason();
             if let Ok(mut conn) = core.conn() {
-                let _ = repo::fail(&mut conn, &id, reason.0, &reason.1);
+                let _ = repo::fail(&mut conn, id, reason.0, &reason.1);
             }
         }
-    }
-}
-
-/// Queues an order for processing off the request path. If no key-generation thread can run,
-/// the order stays PENDING (and is picked up at the next start).
-pub fn submit(core: Arc<Core>, id: String) {
-    match queue() {
-        Some(tx) => {
-            if tx.send(Job { core, id: id.clone() }).is_err() {
-                tracing::error!(order = %id, "key-generation queue closed; order left PENDING");
-            }
-        }
-        None => tracing::error!(order = %id, "no key-generation thread; order left PENDING"),
     }
 }
 
 /// At start: queues every live order still PENDING (left by a crash or a shutdown), so none
-/// stays PENDING. Returns how many were queued.
+/// stays PENDING; they have their rows already, so the queue's bounds do not refuse them.
+/// Returns how many were queued.
 pub fn recover(core: Arc<Core>) -> ServiceResult<usize> {
-    let ids = repo::pending_ids(&mut *core.conn()?)?;
-    let n = ids.len();
+    let pending = repo::pending_ids(&mut *core.conn()?)?;
+    let n = pending.len();
     if n > 0 {
         tracing::warn!(orders = n, "processing orders left PENDING by an earlier run");
     }
-    for id in ids {
-        submit(core.clone(), id);
+    for (id, project) in pending {
+        let c = core.clone();
+        core.keygen.submit_unbounded(&project, Box::new(move || run_job(&c, &id)));
     }
     Ok(n)
 }

@@ -119,17 +119,13 @@ pub const NO_PAYLOAD: &str = "Not Found. Sorry but your secret has no payload.";
 /// Deletes a secret; with `refuse_if_consumers` (microversion 1.2 without force) a secret with
 /// consumers stays.
 pub fn delete(core: &Core, secret: &Secret, refuse_if_consumers: bool) -> ServiceResult<()> {
-    let mut conn = core.conn()?;
-    if refuse_if_consumers && repo::consumer_count(&mut conn, &secret.id)? > 0 {
-        return Err(ServiceError::Issue(
-            400,
-            "Secret cannot be deleted as it has consumers.".into(),
-        ));
+    match repo::delete(&mut *core.conn()?, &secret.id, &secret.project_id, refuse_if_consumers)? {
+        repo::Deleted::Yes => Ok(()),
+        repo::Deleted::NotFound => Err(ServiceError::NotFound(NOT_FOUND)),
+        repo::Deleted::HasConsumers => {
+            Err(ServiceError::Issue(400, "Secret cannot be deleted as it has consumers.".into()))
+        }
     }
-    if !repo::delete(&mut conn, &secret.id, &secret.project_id)? {
-        return Err(ServiceError::NotFound(NOT_FOUND));
-    }
-    Ok(())
 }
 
 /// A page of the project's secrets, with their consumers when asked.

@@ -135,8 +135,17 @@ pub fn secret_find(conn: &mut DbConn, secret_id: &str, k: &SecretConsumerKey) ->
 /// row (live or deleted) is replaced by a fresh one (new `created`, the caller's project), and
 /// the secret's `updated` moves. A row inserted concurrently by another request is revived too
 /// (the insert runs in a savepoint).
-pub fn secret_register(conn: &mut DbConn, secret_id: &str, project: &str, k: &SecretConsumerKey) -> QueryResult<()> {
+///
+/// The secret's row is locked first (moving its `updated`), as [`super::secrets::delete`] does:
+/// false, and nothing registered, when the secret is no longer live.
+pub fn secret_register(conn: &mut DbConn, secret_id: &str, project: &str, k: &SecretConsumerKey) -> QueryResult<bool> {
     let t = now_micros();
+    let locked = diesel::update(secrets::table.filter(secrets::id.eq(secret_id)).filter(secrets::deleted_at.is_null()))
+        .set(secrets::updated_at.eq(t))
+        .execute(conn)?;
+    if locked == 0 {
+        return Ok(false);
+    }
     let revive = |c: &mut DbConn| {
         diesel::update(
             secret_consumers::table
@@ -167,10 +176,7 @@ pub fn secret_register(conn: &mut DbConn, secret_id: &str, project: &str, k: &Se
             ))
             .execute(c)
     })?;
-    diesel::update(secrets::table.filter(secrets::id.eq(secret_id)))
-        .set(secrets::updated_at.eq(t))
-        .execute(conn)?;
-    Ok(())
+    Ok(true)
 }
 
 pub fn secret_soft_delete(conn: &mut DbConn, id: &str) -> StoreResult<()> {

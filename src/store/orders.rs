@@ -1,11 +1,13 @@
 //! Orders (§5.8): rows move PENDING → ACTIVE or ERROR, and only from PENDING, so that two
-//! workers finishing the same order (a restart racing a replica) cannot both win.
+//! workers finishing the same order (a restart racing a replica) cannot both win. An asymmetric
+//! order's passphrase is kept sealed in `order_passphrases` while the order runs, and deleted
+//! when it ends or is deleted.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
-use super::schema::orders;
+use super::schema::{order_passphrases, orders};
 use super::{from_micros, now_micros, to_micros, DbConn, StoreResult};
 use crate::model::Page;
 
@@ -52,8 +54,11 @@ pub struct NewOrder<'a> {
     pub order_type: &'a str,
     pub meta: &'a str,
     pub created_at: NaiveDateTime,
+    /// The passphrase sealed under a project KEK: (KEK id, sealed bytes).
+    pub passphrase: Option<(&'a str, &'a [u8])>,
 }
 
+/// Inserts the order (and its sealed passphrase); call it in a transaction.
 pub fn insert(conn: &mut DbConn, n: &NewOrder) -> QueryResult<()> {
     let t = to_micros(n.created_at);
     diesel::insert_into(orders::table)
@@ -68,7 +73,68 @@ pub fn insert(conn: &mut DbConn, n: &NewOrder) -> QueryResult<()> {
             orders::updated_at.eq(t),
         ))
         .execute(conn)?;
+    if let Some((kek_id, sealed)) = n.passphrase {
+        set_passphrase(conn, n.id, kek_id, sealed)?;
+    }
     Ok(())
+}
+
+fn set_passphrase(conn: &mut DbConn, order_id: &str, kek_id: &str, sealed: &[u8]) -> QueryResult<()> {
+    diesel::insert_into(order_passphrases::table)
+        .values((
+            order_passphrases::order_id.eq(order_id),
+            order_passphrases::kek_id.eq(kek_id),
+            order_passphrases::cypher_text.eq(sealed),
+            order_passphrases::created_at.eq(now_micros()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn drop_passphrase(conn: &mut DbConn, order_id: &str) -> QueryResult<()> {
+    diesel::delete(order_passphrases::table.find(order_id)).execute(conn)?;
+    Ok(())
+}
+
+/// The sealed passphrase of a live order, while it runs: (KEK id, sealed bytes).
+pub fn passphrase(conn: &mut DbConn, id: &str) -> StoreResult<Option<(String, Vec<u8>)>> {
+    Ok(order_passphrases::table
+        .find(id)
+        .select((order_passphrases::kek_id, order_passphrases::cypher_text))
+        .first(conn)
+        .optional()?)
+}
+
+/// Deletes the passphrases of orders that are no longer running (ended or deleted, e.g. by a
+/// process that stopped between the two statements of [`fail`]). Returns how many.
+pub fn purge_ended_passphrases(conn: &mut DbConn) -> StoreResult<usize> {
+    let running = orders::table
+        .filter(orders::status.eq(PENDING))
+        .filter(orders::deleted_at.is_null())
+        .select(orders::id);
+    Ok(diesel::delete(order_passphrases::table.filter(order_passphrases::order_id.ne_all(running))).execute(conn)?)
+}
+
+/// Orders (live or deleted) whose meta text contains `needle`: (id, project, type, status, meta).
+pub fn with_meta_text(conn: &mut DbConn, needle: &str) -> StoreResult<Vec<(String, String, String, String, String)>> {
+    let b = backend_of(conn);
+    Ok(orders::table
+        .filter(meta_contains(b, needle.to_string()))
+        .select((orders::id, orders::project_id, orders::order_type, orders::status, orders::meta))
+        .load(conn)?)
+}
+
+/// Replaces an order's meta text and, when given, stores its sealed passphrase, in one
+/// transaction.
+pub fn rewrite_meta(conn: &mut DbConn, id: &str, meta: &str, passphrase: Option<(&str, &[u8])>) -> QueryResult<()> {
+    conn.transaction(|c| {
+        diesel::update(orders::table.filter(orders::id.eq(id))).set(orders::meta.eq(meta)).execute(c)?;
+        if let Some((kek_id, sealed)) = passphrase {
+            drop_passphrase(c, id)?;
+            set_passphrase(c, id, kek_id, sealed)?;
+        }
+        Ok(())
+    })
 }
 
 /// A live order of the project (the look-up is project-scoped, §2.3.4).
@@ -171,6 +237,9 @@ pub fn delete(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<bool> {
     )
     .set((orders::deleted_at.eq(Some(t)), orders::updated_at.eq(t)))
     .execute(conn)?;
+    if n == 1 {
+        drop_passphrase(conn, id)?;
+    }
     Ok(n == 1)
 }
 
@@ -192,6 +261,7 @@ pub fn complete(
             orders::updated_at.eq(now_micros()),
         ))
         .execute(conn)?;
+    drop_passphrase(conn, id)?;
     Ok(n == 1)
 }
 
@@ -207,15 +277,16 @@ pub fn fail(conn: &mut DbConn, id: &str, status_code: u16, reason: &str) -> Quer
             orders::updated_at.eq(now_micros()),
         ))
         .execute(conn)?;
+    drop_passphrase(conn, id)?;
     Ok(n == 1)
 }
 
-/// Ids of live orders still PENDING (oldest first), e.g. left behind by a crash.
-pub fn pending_ids(conn: &mut DbConn) -> StoreResult<Vec<String>> {
+/// Live orders still PENDING (oldest first), e.g. left behind by a crash: (id, project).
+pub fn pending_ids(conn: &mut DbConn) -> StoreResult<Vec<(String, String)>> {
     Ok(orders::table
         .filter(orders::status.eq(PENDING))
         .filter(orders::deleted_at.is_null())
         .order_by(orders::created_at.asc())
-        .select(orders::id)
+        .select((orders::id, orders::project_id))
         .load(conn)?)
 }

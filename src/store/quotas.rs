@@ -31,16 +31,9 @@ pub fn lock_project(conn: &mut DbConn, project: &str) -> QueryResult<()> {
         .set(projects::created_at.eq(projects::created_at))
         .execute(conn)?;
     if n == 0 {
-        // No project row yet: create it (a concurrent creator may win; either way the row
-        // exists afterwards) and take its lock.
-        match diesel::insert_into(projects::table)
-            .values((projects::external_id.eq(project), projects::created_at.eq(super::now_micros())))
-            .execute(conn)
-        {
-            Ok(_) => {}
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
-            Err(e) => return Err(e),
-        }
+        // No project row yet: create it (a concurrent creator may win, without aborting this
+        // transaction; either way the row exists afterwards) and take its lock.
+        super::projects::insert_if_absent(conn, project)?;
         diesel::update(projects::table.find(project))
             .set(projects::created_at.eq(projects::created_at))
             .execute(conn)?;

@@ -149,6 +149,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    order_passphrases (order_id) {
+        order_id -> Text,
+        kek_id -> Text,
+        cypher_text -> Binary,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     project_quotas (project_id) {
         project_id -> Text,
         secrets -> Nullable<Integer>,
@@ -206,6 +215,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     container_secrets,
     container_consumers,
     orders,
+    order_passphrases,
     project_quotas,
     secret_stores,
     project_secret_store,

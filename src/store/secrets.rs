@@ -137,10 +137,36 @@ pub fn set_payload(
     Ok(n == 1)
 }
 
+/// What [`delete`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Yes,
+    /// No live secret with this id in the project.
+    NotFound,
+    /// Refused: the secret has live consumers.
+    HasConsumers,
+}
+
 /// Soft-deletes a secret: its ciphertext is erased at once, its user metadata removed and its
-/// consumers soft-deleted, in one transaction.
-pub fn delete(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<bool> {
+/// consumers soft-deleted, in one transaction. With `refuse_if_consumers` a secret with live
+/// consumers stays; the check runs in the transaction, after the secret's row lock (its first
+/// statement), so a consumer registered concurrently (which takes the same lock first, see
+/// [`super::consumers::secret_register`]) is either seen here or finds the secret gone.
+pub fn delete(conn: &mut DbConn, id: &str, project: &str, refuse_if_consumers: bool) -> StoreResult<Deleted> {
     conn.transaction(|c| {
+        let live = || {
+            secrets::table
+                .filter(secrets::id.eq(id))
+                .filter(secrets::project_id.eq(project))
+                .filter(secrets::deleted_at.is_null())
+        };
+        // The row lock (PostgreSQL/MySQL), or SQLite's write lock, before any read.
+        if diesel::update(live()).set(secrets::updated_at.eq(secrets::updated_at)).execute(c)? == 0 {
+            return Ok(Deleted::NotFound);
+        }
+        if refuse_if_consumers && consumer_count(c, id)? > 0 {
+            return Ok(Deleted::HasConsumers);
+        }
         let t = now_micros();
         let n = diesel::update(
             secrets::table
@@ -156,7 +182,7 @@ pub fn delete(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<bool> {
         ))
         .execute(c)?;
         if n == 0 {
-            return Ok(false);
+            return Ok(Deleted::NotFound);
         }
         diesel::delete(secret_user_metadata::table.filter(secret_user_metadata::secret_id.eq(id)))
             .execute(c)?;
@@ -171,7 +197,7 @@ pub fn delete(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<bool> {
         .execute(c)?;
         // The secret leaves the `secret_refs` of its containers (links soft-deleted, §6.2).
         super::containers::soft_delete_links_to_secret(c, id, t)?;
-        Ok(true)
+        Ok(Deleted::Yes)
     })
 }
 
