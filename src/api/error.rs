@@ -146,6 +146,7 @@ pub fn title(s: StatusCode) -> &'static str {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> ApiError {
         match e {
+            ServiceError::Forbidden => ApiError::forbidden(),
             ServiceError::NotFound(m) => ApiError::bare(404, m),
             ServiceError::Bad(m) => ApiError::bare(400, m),
             ServiceError::Conflict(m) => ApiError::bare(409, m),

@@ -155,6 +155,18 @@ pub async fn json_body_raw(payload: web::Payload, limit: usize) -> Result<Value,
     serde_json::from_slice(&bytes).map_err(|_| ApiError::malformed_json())
 }
 
+/// A body already read by [`read_body`] as [`json_body`] takes it: truncated is malformed, then
+/// parsed, NUL refused, strings stripped.
+pub fn json_from_bytes(bytes: &[u8], overflow: bool) -> Result<Value, ApiError> {
+    if overflow {
+        return Err(ApiError::malformed_json());
+    }
+    let mut v: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::malformed_json())?;
+    refuse_nul(&v)?;
+    strip_strings(&mut v);
+    Ok(v)
+}
+
 /// [`json_body_raw`], then every string at every depth stripped (§2.4). A NUL character in any
 /// string but a top-level `payload` (which is encrypted, never stored as text) is refused: no
 /// backend column keeps one (PostgreSQL refuses it outright).

@@ -5,11 +5,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::error::{respond, ApiError};
-use super::http::{base_href, json_body, require_json_accept, require_json_content_type};
-use super::secrets::{ctx, enforce, load};
+use super::http::{base_href, json_from_bytes, read_body, require_json_accept, require_json_content_type};
+use super::secrets::secret_id;
 use super::validate;
 use super::AppState;
 use crate::model::Secret;
+use crate::service::access::{no_check, Caller};
 use crate::service::secrets as svc;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -29,21 +30,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// Look-up, optional Accept negotiation, then policy.
-async fn authorize(req: &HttpRequest, st: &AppState, id: &str, rule: &str, json_only: bool) -> Result<Secret, ApiError> {
-    let l = load(st, req, id, false).await?;
-    if json_only {
-        require_json_accept(req)?;
-    }
-    let ctx = ctx(req)?;
-    enforce(st, rule, &ctx, &l.target())?;
-    Ok(l.secret)
+/// The check Barbican runs between the look-up and the policy: Accept negotiation on the
+/// JSON-only metadata routes.
+fn json_accept(req: &HttpRequest) -> impl FnOnce(&Secret) -> Result<(), ApiError> {
+    let refused = require_json_accept(req).err();
+    move |_| refused.map_or(Ok(()), Err)
 }
 
-async fn get_all(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+/// The raw body, bounded; parsed and validated only once policy has allowed the request.
+async fn raw_body(req: &HttpRequest, st: &AppState, body: web::Payload) -> Result<(Result<(), ApiError>, Vec<u8>, bool), ApiError> {
+    let ct = require_json_content_type(req);
+    let (bytes, overflow) = read_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
+    Ok((ct, bytes, overflow))
+}
+
+/// After policy: Content-Type, then the JSON body (§2.4), as Barbican orders them.
+fn parse((ct, bytes, overflow): (Result<(), ApiError>, Vec<u8>, bool)) -> Result<serde_json::Value, ApiError> {
+    ct?;
+    json_from_bytes(&bytes, overflow)
+}
+
+async fn get_all(st: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> HttpResponse {
     respond("Secret metadata retrieval", async {
-        let secret = authorize(&req, &st, &id, "secret_meta:get", false).await?;
-        let items = st.run(move |core| svc::metadata(core, &secret)).await?;
+        let id = secret_id(&id)?;
+        let items = st.call(move |core| svc::with_metadata(core, &caller, &id, no_check::<Secret, ApiError>, "secret_meta:get", |c, id| Ok::<_, ApiError>(svc::metadata(c, id)?))).await?;
         let map: serde_json::Map<String, serde_json::Value> =
             items.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
         Ok(HttpResponse::Ok().json(json!({ "metadata": map })))
@@ -51,28 +61,40 @@ async fn get_all(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String
     .await)
 }
 
-async fn put_all(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>, body: web::Payload) -> HttpResponse {
+async fn put_all(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("Secret metadata creation", async {
-        let secret = authorize(&req, &st, &id, "secret_meta:put", true).await?;
-        require_json_content_type(&req)?;
-        let v = json_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let items = validate::metadata_all(&v)?;
-        let href = format!("{}/v1/secrets/{}/metadata", base_href(&req, &st), secret.id);
-        st.run(move |core| svc::replace_metadata(core, &secret, &items)).await?;
+        let id = secret_id(&id)?;
+        let pre = json_accept(&req);
+        let raw = raw_body(&req, &st, body).await?;
+        let href = format!("{}/v1/secrets/{id}/metadata", base_href(&req, &st));
+        st.call(move |core| {
+            svc::with_metadata(core, &caller, &id, pre, "secret_meta:put", move |c, id| {
+                let items = validate::metadata_all(&parse(raw)?)?;
+                Ok::<_, ApiError>(svc::replace_metadata(c, id, &items)?)
+            })
+        })
+        .await?;
         Ok(HttpResponse::Created().json(json!({ "metadata_ref": href })))
     }
     .await)
 }
 
-async fn post_one(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>, body: web::Payload) -> HttpResponse {
+async fn post_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("Secret metadatum creation", async {
-        let secret = authorize(&req, &st, &id, "secret_meta:post", true).await?;
-        require_json_content_type(&req)?;
-        let v = json_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let (key, value) = validate::metadatum(&v)?;
-        let href = format!("{}/v1/secrets/{}/metadata/{key}", base_href(&req, &st), secret.id);
-        let (k, val) = (key.clone(), value.clone());
-        st.run(move |core| svc::add_metadatum(core, &secret, &k, &val)).await?;
+        let id = secret_id(&id)?;
+        let pre = json_accept(&req);
+        let raw = raw_body(&req, &st, body).await?;
+        let base = base_href(&req, &st);
+        let (key, value, href) = st
+            .call(move |core| {
+                svc::with_metadata(core, &caller, &id, pre, "secret_meta:post", move |c, id| {
+                    let (key, value) = validate::metadatum(&parse(raw)?)?;
+                    svc::add_metadatum(c, id, &key, &value)?;
+                    let href = format!("{base}/v1/secrets/{id}/metadata/{key}");
+                    Ok::<_, ApiError>((key, value, href))
+                })
+            })
+            .await?;
         Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, href))
             .json(json!({ "key": key, "value": value })))
@@ -80,36 +102,43 @@ async fn post_one(req: HttpRequest, st: web::Data<AppState>, id: web::Path<Strin
     .await)
 }
 
-async fn get_one(req: HttpRequest, st: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+async fn get_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller, path: web::Path<(String, String)>) -> HttpResponse {
     let (id, key) = path.into_inner();
     respond("Secret metadatum retrieval", async {
-        let secret = authorize(&req, &st, &id, "secret_meta:get", true).await?;
+        let id = secret_id(&id)?;
+        let pre = json_accept(&req);
         let k = key.clone();
-        let value = st.run(move |core| svc::metadatum(core, &secret, &k)).await?;
+        let value = st.call(move |core| svc::with_metadata(core, &caller, &id, pre, "secret_meta:get", move |c, id| Ok::<_, ApiError>(svc::metadatum(c, id, &k)?))).await?;
         Ok(HttpResponse::Ok().json(json!({ "key": key, "value": value })))
     }
     .await)
 }
 
-async fn put_one(req: HttpRequest, st: web::Data<AppState>, path: web::Path<(String, String)>, body: web::Payload) -> HttpResponse {
+async fn put_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller, path: web::Path<(String, String)>, body: web::Payload) -> HttpResponse {
     let (id, url_key) = path.into_inner();
     respond("Secret metadatum update", async {
-        let secret = authorize(&req, &st, &id, "secret_meta:put", false).await?;
-        require_json_content_type(&req)?;
-        let v = json_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let (key, value) = validate::metadatum(&v)?;
-        let (k, val) = (key.clone(), value.clone());
-        st.run(move |core| svc::update_metadatum(core, &secret, &url_key, &k, &val)).await?;
+        let id = secret_id(&id)?;
+        let raw = raw_body(&req, &st, body).await?;
+        let (key, value) = st
+            .call(move |core| {
+                svc::with_metadata(core, &caller, &id, no_check::<Secret, ApiError>, "secret_meta:put", move |c, id| {
+                    let (key, value) = validate::metadatum(&parse(raw)?)?;
+                    svc::update_metadatum(c, id, &url_key, &key, &value)?;
+                    Ok::<_, ApiError>((key, value))
+                })
+            })
+            .await?;
         Ok(HttpResponse::Ok().json(json!({ "key": key, "value": value })))
     }
     .await)
 }
 
-async fn delete_one(req: HttpRequest, st: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
+async fn delete_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller, path: web::Path<(String, String)>) -> HttpResponse {
     let (id, key) = path.into_inner();
     respond("Secret metadatum removal", async {
-        let secret = authorize(&req, &st, &id, "secret_meta:delete", true).await?;
-        st.run(move |core| svc::delete_metadatum(core, &secret, &key)).await?;
+        let id = secret_id(&id)?;
+        let pre = json_accept(&req);
+        st.call(move |core| svc::with_metadata(core, &caller, &id, pre, "secret_meta:delete", move |c, id| Ok::<_, ApiError>(svc::delete_metadatum(c, id, &key)?))).await?;
         Ok(HttpResponse::NoContent().finish())
     }
     .await)

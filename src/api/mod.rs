@@ -1,6 +1,7 @@
 //! HTTP (actix-web): routes, Barbican's JSON shapes, hrefs, paging and errors.
 
 pub mod acls;
+mod caller;
 pub mod consumers;
 pub mod containers;
 pub mod error;
@@ -22,7 +23,8 @@ use actix_web::{web, HttpResponse};
 use crate::auth::keystone::KeystoneAuth;
 use crate::config::{AuthStrategy, Config};
 use crate::policy::PolicyStore;
-use crate::service::{Core, ServiceError, ServiceResult};
+use crate::service::access::Decide;
+use crate::service::{Core, ServiceError};
 use error::ApiError;
 
 /// Everything a handler needs, shared by all workers.
@@ -34,12 +36,17 @@ pub struct AppState {
     pub host_href: Option<String>,
     pub auth: AuthStrategy,
     pub keystone: Option<Arc<KeystoneAuth>>,
+    /// The policy decision handed to the service with every [`Caller`].
+    pub decide: Decide,
 }
 
 impl AppState {
     pub fn new(cfg: Config, core: Core, policy: Arc<PolicyStore>, keystone: Option<Arc<KeystoneAuth>>) -> AppState {
         let h = cfg.default.host_href.trim().trim_end_matches('/').to_string();
+        let p = policy.clone();
+        let decide: Decide = Arc::new(move |rule, ctx, target| p.enforce(rule, ctx, target));
         AppState {
+            decide,
             keystone,
             auth: cfg.auth.strategy,
             host_href: if h.is_empty() { None } else { Some(h) },
@@ -52,12 +59,22 @@ impl AppState {
     /// Runs a service operation on the blocking pool.
     pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
     where
-        F: FnOnce(&Core) -> ServiceResult<T> + Send + 'static,
+        F: FnOnce(&Core) -> crate::service::ServiceResult<T> + Send + 'static,
         T: Send + 'static,
+    {
+        self.call(f).await
+    }
+
+    /// [`AppState::run`] for operations whose hooks fail with the API's own errors.
+    pub async fn call<T, E, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Core) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<ApiError> + Send + 'static,
     {
         let core = self.core.clone();
         match web::block(move || f(&core)).await {
-            Ok(r) => r.map_err(ApiError::from),
+            Ok(r) => r.map_err(Into::into),
             Err(e) => Err(ApiError::from(ServiceError::Internal(format!("blocking task failed: {e}")))),
         }
     }

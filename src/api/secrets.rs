@@ -19,6 +19,7 @@ use crate::model::{
     DateCond, Secret, SecretConsumer, SecretFilter, SecretSortKey, OCTET_STREAM, PKCS8, TEXT_PLAIN,
 };
 use crate::policy::PolicyTarget;
+use crate::service::access::{no_check, Caller};
 use crate::service::secrets as svc;
 use crate::store::acls::{self, ReadFacts};
 use crate::store::now;
@@ -342,65 +343,77 @@ async fn list_inner(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpRes
 
 // ---- GET /v1/secrets/{id} --------------------------------------------------------------------
 
-async fn get(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
-    respond("Secret retrieval", get_inner(req, st, id.into_inner()).await)
+/// A secret id from the path: 404 before any look-up when it is not a UUID4 (§2.6).
+pub fn secret_id(id: &str) -> Result<String, ApiError> {
+    if valid_uuid4(id) {
+        Ok(id.to_string())
+    } else {
+        Err(ApiError::bare(404, "Not Found. Provided secret id is invalid."))
+    }
 }
 
-async fn get_inner(req: HttpRequest, st: web::Data<AppState>, id: String) -> Result<HttpResponse, ApiError> {
-    let accept = header_str(&req, header::ACCEPT).map(str::to_string);
-    let metadata_request = matches!(accept.as_deref(), None | Some("application/json") | Some("*/*"));
-    let with_consumers = metadata_request && api_version(&req) >= ApiVersion(1);
-    let l = load(&st, &req, &id, with_consumers).await?;
-    let ctx = ctx(&req)?;
-    if !metadata_request {
-        // Legacy payload download through the secret's URI.
-        enforce(&st, "secret:decrypt", &ctx, &l.target())?;
-        return payload_response(&st, l.secret, accept.as_deref().unwrap_or("")).await;
+async fn get(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> HttpResponse {
+    respond("Secret retrieval", async {
+        let id = secret_id(&id)?;
+        let accept = header_str(&req, header::ACCEPT).map(str::to_string);
+        let metadata_request = matches!(accept.as_deref(), None | Some("application/json") | Some("*/*"));
+        if !metadata_request {
+            // Legacy payload download through the secret's URI.
+            let accept = accept.unwrap_or_default();
+            let a = accept.clone();
+            let (secret, plain) = st.call(move |core| svc::decrypt(core, &caller, &id, |s| payload_accept(s, &a).map(drop))).await?;
+            return payload_response(&secret, plain, &accept);
+        }
+        let with_consumers = api_version(&req) >= ApiVersion(1);
+        let found = st.call(move |core| svc::get(core, &caller, &id, with_consumers, no_check::<Secret, ApiError>, "secret:get")).await?;
+        if query_get(&query_pairs(&req), "transport_key_needed").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+            return Err(ApiError::issue(400, "Transport keys are not supported by this secret store."));
+        }
+        let base = base_href(&req, &st);
+        let consumers = with_consumers.then_some(found.consumers.as_slice());
+        Ok(HttpResponse::Ok().json(secret_json(&found.secret, &base, consumers)))
     }
-    enforce(&st, "secret:get", &ctx, &l.target())?;
-    let (secret, consumers) = (l.secret, l.consumers);
-    if query_get(&query_pairs(&req), "transport_key_needed").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-        return Err(ApiError::issue(400, "Transport keys are not supported by this secret store."));
-    }
-    let base = base_href(&req, &st);
-    Ok(HttpResponse::Ok().json(secret_json(&secret, &base, with_consumers.then_some(consumers.as_slice()))))
+    .await)
 }
 
 // ---- GET /v1/secrets/{id}/payload ------------------------------------------------------------
 
-async fn get_payload(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
-    respond("Secret payload retrieval", get_payload_inner(req, st, id.into_inner()).await)
+async fn get_payload(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> HttpResponse {
+    respond("Secret payload retrieval", async {
+        let id = secret_id(&id)?;
+        let q = query_pairs(&req);
+        let accept = header_str(&req, header::ACCEPT).unwrap_or("").to_string();
+        let a = accept.clone();
+        let check = move |s: &Secret| -> Result<(), ApiError> {
+            if query_get(&q, "trans_wrapped_session_key").is_some() {
+                if query_get(&q, "transport_key_id").is_none() {
+                    return Err(ApiError::bare(400, "Transport key wrapped session key has been provided to wrap secrets for retrieval, but the transport key id has not been provided."));
+                }
+                return Err(ApiError::issue(400, "Provided transport key was not found."));
+            }
+            payload_accept(s, &a).map(drop)
+        };
+        let (secret, plain) = st.call(move |core| svc::decrypt(core, &caller, &id, check)).await?;
+        payload_response(&secret, plain, &accept)
+    }
+    .await)
 }
 
-async fn get_payload_inner(req: HttpRequest, st: web::Data<AppState>, id: String) -> Result<HttpResponse, ApiError> {
-    let l = load(&st, &req, &id, false).await?;
-    let ctx = ctx(&req)?;
-    enforce(&st, "secret:decrypt", &ctx, &l.target())?;
-    let secret = l.secret;
-    let q = query_pairs(&req);
-    if query_get(&q, "trans_wrapped_session_key").is_some() {
-        if query_get(&q, "transport_key_id").is_none() {
-            return Err(ApiError::bare(400, "Transport key wrapped session key has been provided to wrap secrets for retrieval, but the transport key id has not been provided."));
-        }
-        return Err(ApiError::issue(400, "Provided transport key was not found."));
+/// §5.2.5: which representation the Accept value asks for (the raw media range), or 406.
+fn payload_accept<'a>(secret: &'a Secret, accept: &'a str) -> Result<&'a str, ApiError> {
+    let requested = if accept.trim().is_empty() { OCTET_STREAM } else { accept };
+    let stored = secret.content_type.as_deref().ok_or_else(|| ApiError::bare(404, svc::NO_PAYLOAD))?;
+    let raw = if requested == "*/*" { stored } else { requested };
+    if !matches!(normalize_content_type(raw).as_str(), TEXT_PLAIN | OCTET_STREAM | PKCS8) {
+        return Err(ApiError::issue(406, "Wrong payload content-type"));
     }
-    let accept = header_str(&req, header::ACCEPT).unwrap_or("");
-    payload_response(&st, secret, accept).await
+    Ok(raw)
 }
 
 /// §5.2.5: the payload in the representation the Accept value asks for.
-async fn payload_response(st: &AppState, secret: Secret, accept: &str) -> Result<HttpResponse, ApiError> {
-    let requested = if accept.trim().is_empty() { OCTET_STREAM } else { accept };
-    let Some(stored) = secret.content_type.clone() else {
-        return Err(ApiError::bare(404, svc::NO_PAYLOAD));
-    };
-    let wildcard = requested == "*/*";
-    let raw = if wildcard { stored.as_str() } else { requested };
+fn payload_response(secret: &Secret, plain: Zeroizing<Vec<u8>>, accept: &str) -> Result<HttpResponse, ApiError> {
+    let raw = payload_accept(secret, accept)?;
     let wrong = || ApiError::issue(406, "Wrong payload content-type");
-    if !matches!(normalize_content_type(raw).as_str(), TEXT_PLAIN | OCTET_STREAM | PKCS8) {
-        return Err(wrong());
-    }
-    let plain: Zeroizing<Vec<u8>> = st.run(move |core| svc::payload(core, &secret)).await?;
     let content_type = match raw {
         "text/plain" | "text/plain;charset=utf-8" | "text/plain; charset=utf-8" => {
             if std::str::from_utf8(&plain).is_err() {
@@ -411,6 +424,7 @@ async fn payload_response(st: &AppState, secret: Secret, accept: &str) -> Result
         OCTET_STREAM | PKCS8 => raw,
         other => return Err(ApiError::issue(400, format!("content-type of '{other}' not supported"))),
     };
+    let wildcard = accept.trim() == "*/*";
     let content_type = if wildcard { "*/*" } else { content_type };
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type.to_string()))
@@ -422,17 +436,38 @@ async fn payload_response(st: &AppState, secret: Secret, accept: &str) -> Result
 
 // ---- PUT /v1/secrets/{id} --------------------------------------------------------------------
 
-async fn put_payload(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>, body: web::Payload) -> HttpResponse {
-    respond("Secret update", put_inner(req, st, id.into_inner(), body).await)
+async fn put_payload(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Payload,
+) -> HttpResponse {
+    respond("Secret update", async {
+        let id = secret_id(&id)?;
+        let max = st.cfg.default.max_allowed_secret_in_bytes;
+        // The body is read first (bounded), then judged in Barbican's order once the secret
+        // is found and policy has allowed the update: content type, emptiness, size, state,
+        // encoding.
+        let media = content_media_type(&req);
+        let encoding = header_str(&req, header::CONTENT_ENCODING).map(|e| e.trim().to_string());
+        let (bytes, overflow) = read_body(body, max).await?;
+        let bytes = Zeroizing::new(bytes);
+        let input = move |secret: &Secret| upload_input(secret, media.as_deref(), encoding.as_deref(), bytes, overflow);
+        st.call(move |core| svc::upload(core, &caller, &id, input)).await?;
+        Ok(HttpResponse::NoContent().finish())
+    }
+    .await)
 }
 
-async fn put_inner(req: HttpRequest, st: web::Data<AppState>, id: String, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    let l = load(&st, &req, &id, false).await?;
-    let ctx = ctx(&req)?;
-    enforce(&st, "secret:put", &ctx, &l.target())?;
-    let secret = l.secret;
-    let media = content_media_type(&req);
-    let content_type = match media.as_deref() {
+fn upload_input(
+    secret: &Secret,
+    media: Option<&str>,
+    encoding: Option<&str>,
+    bytes: Zeroizing<Vec<u8>>,
+    overflow: bool,
+) -> Result<(&'static str, Zeroizing<Vec<u8>>), ApiError> {
+    let content_type = match media {
         Some(TEXT_PLAIN) => TEXT_PLAIN,
         Some(OCTET_STREAM) => OCTET_STREAM,
         _ => {
@@ -442,9 +477,6 @@ async fn put_inner(req: HttpRequest, st: web::Data<AppState>, id: String, body: 
             ))
         }
     };
-    let max = st.cfg.default.max_allowed_secret_in_bytes;
-    let (bytes, overflow) = read_body(body, max).await?;
-    let bytes = Zeroizing::new(bytes);
     if bytes.is_empty() {
         return Err(ApiError::issue(400, "No data supplied to process."));
     }
@@ -452,31 +484,23 @@ async fn put_inner(req: HttpRequest, st: web::Data<AppState>, id: String, body: 
         return Err(ApiError::issue(413, "Provided information too large to process"));
     }
     if secret.content_type.is_some() {
-        return Err(ApiError::bare(409, "Secret already has data, cannot modify it."));
+        return Err(ApiError::bare(409, svc::PAYLOAD_ALREADY_SET));
     }
-    let plain = if content_type == TEXT_PLAIN {
-        bytes
-    } else {
-        match header_str(&req, header::CONTENT_ENCODING).map(str::trim) {
-            None | Some("") => bytes,
-            Some(enc) if enc.eq_ignore_ascii_case("base64") => {
-                let text = std::str::from_utf8(&bytes)
-                    .map_err(|_| ApiError::issue(400, "Invalid payload for payload_content_encoding"))?;
-                Zeroizing::new(
-                    lenient_b64decode(text)
-                        .ok_or_else(|| ApiError::issue(400, "Invalid payload for payload_content_encoding"))?,
-                )
-            }
-            Some(_) => {
-                return Err(ApiError::issue(
-                    400,
-                    "Text-based binary secret payloads must specify a content-encoding of 'base64'",
-                ))
-            }
+    if content_type == TEXT_PLAIN {
+        return Ok((content_type, bytes));
+    }
+    let bad = || ApiError::issue(400, "Invalid payload for payload_content_encoding");
+    match encoding {
+        None | Some("") => Ok((content_type, bytes)),
+        Some(enc) if enc.eq_ignore_ascii_case("base64") => {
+            let text = std::str::from_utf8(&bytes).map_err(|_| bad())?;
+            Ok((content_type, Zeroizing::new(lenient_b64decode(text).ok_or_else(bad)?)))
         }
-    };
-    st.run(move |core| svc::put_payload(core, &secret, content_type, plain)).await?;
-    Ok(HttpResponse::NoContent().finish())
+        Some(_) => Err(ApiError::issue(
+            400,
+            "Text-based binary secret payloads must specify a content-encoding of 'base64'",
+        )),
+    }
 }
 
 // ---- DELETE /v1/secrets/{id} -----------------------------------------------------------------
@@ -490,25 +514,22 @@ pub fn parse_bool_strict(v: &str) -> Option<bool> {
     }
 }
 
-async fn delete(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
-    respond("Secret deletion", delete_inner(req, st, id.into_inner()).await)
-}
-
-async fn delete_inner(req: HttpRequest, st: web::Data<AppState>, id: String) -> Result<HttpResponse, ApiError> {
-    let l = load(&st, &req, &id, false).await?;
-    let ctx = ctx(&req)?;
-    enforce(&st, "secret:delete", &ctx, &l.target())?;
-    let secret = l.secret;
-    let refuse_if_consumers = if api_version(&req) >= ApiVersion(2) {
-        match query_get(&query_pairs(&req), "force") {
-            None => true,
-            Some(v) => !parse_bool_strict(v).ok_or_else(bad_query)?,
-        }
-    } else {
-        false
-    };
-    st.run(move |core| svc::delete(core, &secret, refuse_if_consumers)).await?;
-    Ok(HttpResponse::NoContent().finish())
+async fn delete(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> HttpResponse {
+    respond("Secret deletion", async {
+        let id = secret_id(&id)?;
+        let v12 = api_version(&req) >= ApiVersion(2);
+        let force = query_get(&query_pairs(&req), "force").map(str::to_string);
+        let refuse_if_consumers = move || -> Result<bool, ApiError> {
+            match (v12, force) {
+                (false, _) => Ok(false),
+                (true, None) => Ok(true),
+                (true, Some(v)) => Ok(!parse_bool_strict(&v).ok_or_else(bad_query)?),
+            }
+        };
+        st.call(move |core| svc::remove(core, &caller, &id, refuse_if_consumers)).await?;
+        Ok(HttpResponse::NoContent().finish())
+    }
+    .await)
 }
 
 #[cfg(test)]

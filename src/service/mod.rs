@@ -1,6 +1,7 @@
 //! Operations on resources: transaction boundaries, envelope encryption, business rules.
 //! Runs on blocking threads; knows neither HTTP nor SQL dialects.
 
+pub mod access;
 pub mod consumers;
 pub mod containers;
 pub mod keygen_queue;
@@ -19,6 +20,9 @@ use crate::store::{projects, DbConn, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
+    /// Policy refused the caller this operation on this target.
+    #[error("not allowed by policy")]
+    Forbidden,
     /// 404 with a bare message.
     #[error("{0}")]
     NotFound(&'static str),

@@ -5,13 +5,127 @@ use zeroize::Zeroizing;
 use diesel::Connection;
 
 use super::quotas::{self, Resource};
+use super::access::{no_check, Caller};
 use super::{Core, ServiceError, ServiceResult};
+use crate::policy::PolicyTarget;
 use crate::crypto;
 use crate::model::{Page, Secret, SecretConsumer, SecretFilter};
 use crate::store::secrets as repo;
 use crate::store::{now, DbConn};
 
 pub const NOT_FOUND: &str = "Secret not found.";
+
+// ---- one door: look-up, policy target, decision and operation on one connection ----------
+
+/// A secret as a single-secret route sees it: its row, its consumers when asked, and the
+/// caller's standing in its `read` ACL (what the policy target needs).
+pub struct Found {
+    pub secret: Secret,
+    pub consumers: Vec<SecretConsumer>,
+    acl: crate::store::acls::ReadFacts,
+}
+
+impl Found {
+    /// The policy target of a single-secret route (§4.1), from the stored row only.
+    pub fn target(&self) -> PolicyTarget {
+        let s = &self.secret;
+        PolicyTarget::secret(&s.project_id, s.creator_id.as_deref(), self.acl.caller_listed, self.acl.project_access, true)
+    }
+}
+
+/// Looks the secret up (any project: policy decides), with the caller's ACL standing.
+fn find(conn: &mut DbConn, caller: &Caller, id: &str, with_consumers: bool) -> ServiceResult<Found> {
+    let secret = lookup(conn, id)?;
+    let acl = crate::store::acls::read_facts(conn, "secret", id, caller.user())?;
+    let consumers = if with_consumers { consumers(conn, id)? } else { Vec::new() };
+    Ok(Found { secret, consumers, acl })
+}
+
+/// Look-up, then `pre` (checks Barbican runs before its policy), then the policy `rule`: the
+/// start of every single-secret operation, on the operation's own connection.
+fn open<E: From<ServiceError>>(
+    conn: &mut DbConn,
+    caller: &Caller,
+    id: &str,
+    with_consumers: bool,
+    pre: impl FnOnce(&Secret) -> Result<(), E>,
+    rule: &str,
+) -> Result<Found, E> {
+    let found = find(conn, caller, id, with_consumers)?;
+    pre(&found.secret)?;
+    caller.require(rule, &found.target())?;
+    Ok(found)
+}
+
+/// A secret the caller may see: `pre` runs after the look-up, then policy `rule` decides.
+pub fn get<E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    with_consumers: bool,
+    pre: impl FnOnce(&Secret) -> Result<(), E>,
+    rule: &str,
+) -> Result<Found, E> {
+    open(&mut *core.conn()?, caller, id, with_consumers, pre, rule)
+}
+
+/// `secret:decrypt`, then `check` (the API's representation checks), then the plaintext.
+pub fn decrypt<E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    check: impl FnOnce(&Secret) -> Result<(), E>,
+) -> Result<(Secret, Zeroizing<Vec<u8>>), E> {
+    let mut conn = core.conn()?;
+    let found = open(&mut conn, caller, id, false, no_check, "secret:decrypt")?;
+    check(&found.secret)?;
+    let plain = payload_on(core, &mut conn, &found.secret)?;
+    Ok((found.secret, plain))
+}
+
+/// Two-step upload (`secret:put`): `input` turns the request into (content type, plaintext)
+/// once policy allowed it, seeing the stored secret (which must have no payload yet).
+pub fn upload<E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    input: impl FnOnce(&Secret) -> Result<(&'static str, Zeroizing<Vec<u8>>), E>,
+) -> Result<(), E> {
+    let mut conn = core.conn()?;
+    let found = open(&mut conn, caller, id, false, no_check, "secret:put")?;
+    let (content_type, plain) = input(&found.secret)?;
+    store_payload(core, &mut conn, &found.secret, content_type, plain)?;
+    Ok(())
+}
+
+/// `secret:delete`; `refuse_if_consumers` is worked out (and may fail) after the decision.
+pub fn remove<E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    refuse_if_consumers: impl FnOnce() -> Result<bool, E>,
+) -> Result<(), E> {
+    let mut conn = core.conn()?;
+    let found = open(&mut conn, caller, id, false, no_check, "secret:delete")?;
+    let refuse = refuse_if_consumers()?;
+    delete_on(&mut conn, &found.secret, refuse)?;
+    Ok(())
+}
+
+/// A user-metadata operation on a secret: look-up, `pre`, policy `rule`, then `op` on the
+/// same connection with the secret's id.
+pub fn with_metadata<T, E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    pre: impl FnOnce(&Secret) -> Result<(), E>,
+    rule: &str,
+    op: impl FnOnce(&mut DbConn, &str) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut conn = core.conn()?;
+    let found = open(&mut conn, caller, id, false, pre, rule)?;
+    op(&mut conn, &found.secret.id)
+}
 
 /// A live, unexpired secret by id (from any project: policy decides who may see it).
 pub fn lookup(conn: &mut DbConn, id: &str) -> ServiceResult<Secret> {
@@ -81,34 +195,38 @@ pub fn insert_generated(conn: &mut DbConn, secret: &Secret, sealed: &(String, Ve
 }
 
 /// Two-step upload: stores the payload of a secret that has none.
-pub fn put_payload(
+fn store_payload(
     core: &Core,
+    conn: &mut DbConn,
     secret: &Secret,
     content_type: &str,
     plain: Zeroizing<Vec<u8>>,
 ) -> ServiceResult<()> {
-    let mut conn = core.conn()?;
-    core.ensure_project(&mut conn, &secret.project_id)?;
-    let (kek_id, cipher) = core.keys.active_kek(&mut conn, &secret.project_id)?;
+    if secret.content_type.is_some() {
+        return Err(ServiceError::Conflict(PAYLOAD_ALREADY_SET));
+    }
+    core.ensure_project(conn, &secret.project_id)?;
+    let (kek_id, cipher) = core.keys.active_kek(conn, &secret.project_id)?;
     let sealed = cipher
         .seal(&plain, &crypto::secret_aad(&secret.id, &secret.project_id, &kek_id, content_type))
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
-    if !repo::set_payload(&mut conn, &secret.id, &secret.project_id, content_type, &kek_id, &sealed)? {
-        return Err(ServiceError::Conflict("Secret already has data, cannot modify it."));
+    if !repo::set_payload(conn, &secret.id, &secret.project_id, content_type, &kek_id, &sealed)? {
+        return Err(ServiceError::Conflict(PAYLOAD_ALREADY_SET));
     }
     Ok(())
 }
 
+pub const PAYLOAD_ALREADY_SET: &str = "Secret already has data, cannot modify it.";
+
 /// Decrypts a secret's payload. A ciphertext that does not belong to this row fails here.
-pub fn payload(core: &Core, secret: &Secret) -> ServiceResult<Zeroizing<Vec<u8>>> {
+fn payload_on(core: &Core, conn: &mut DbConn, secret: &Secret) -> ServiceResult<Zeroizing<Vec<u8>>> {
     let ct = secret.content_type.as_deref().ok_or(ServiceError::NotFound(NO_PAYLOAD))?;
-    let mut conn = core.conn()?;
-    let row = repo::get_payload(&mut conn, &secret.id, &secret.project_id)?
+    let row = repo::get_payload(conn, &secret.id, &secret.project_id)?
         .ok_or(ServiceError::NotFound(NOT_FOUND))?;
     let (Some(kek_id), Some(sealed)) = (row.kek_id, row.cypher_text) else {
         return Err(ServiceError::NotFound(NO_PAYLOAD));
     };
-    let cipher = core.keys.kek(&mut conn, &secret.project_id, &kek_id)?;
+    let cipher = core.keys.kek(conn, &secret.project_id, &kek_id)?;
     cipher
         .open(&sealed, &crypto::secret_aad(&secret.id, &secret.project_id, &kek_id, ct))
         .map_err(|e| ServiceError::Internal(format!("secret {} does not decrypt: {e}", secret.id)))
@@ -118,8 +236,8 @@ pub const NO_PAYLOAD: &str = "Not Found. Sorry but your secret has no payload.";
 
 /// Deletes a secret; with `refuse_if_consumers` (microversion 1.2 without force) a secret with
 /// consumers stays.
-pub fn delete(core: &Core, secret: &Secret, refuse_if_consumers: bool) -> ServiceResult<()> {
-    match repo::delete(&mut *core.conn()?, &secret.id, &secret.project_id, refuse_if_consumers)? {
+fn delete_on(conn: &mut DbConn, secret: &Secret, refuse_if_consumers: bool) -> ServiceResult<()> {
+    match repo::delete(conn, &secret.id, &secret.project_id, refuse_if_consumers)? {
         repo::Deleted::Yes => Ok(()),
         repo::Deleted::NotFound => Err(ServiceError::NotFound(NOT_FOUND)),
         repo::Deleted::HasConsumers => {
@@ -178,20 +296,20 @@ pub fn list(
 
 pub const META_NOT_FOUND: &str = "Secret metadata not found.";
 
-pub fn metadata(core: &Core, secret: &Secret) -> ServiceResult<Vec<(String, String)>> {
-    Ok(repo::metadata(&mut *core.conn()?, &secret.id)?)
+pub fn metadata(conn: &mut DbConn, id: &str) -> ServiceResult<Vec<(String, String)>> {
+    Ok(repo::metadata(conn, id)?)
 }
 
-pub fn metadatum(core: &Core, secret: &Secret, key: &str) -> ServiceResult<String> {
-    repo::metadatum(&mut *core.conn()?, &secret.id, key)?.ok_or(ServiceError::NotFound(META_NOT_FOUND))
+pub fn metadatum(conn: &mut DbConn, id: &str, key: &str) -> ServiceResult<String> {
+    repo::metadatum(conn, id, key)?.ok_or(ServiceError::NotFound(META_NOT_FOUND))
 }
 
-pub fn replace_metadata(core: &Core, secret: &Secret, items: &[(String, String)]) -> ServiceResult<()> {
-    Ok(repo::replace_metadata(&mut *core.conn()?, &secret.id, items)?)
+pub fn replace_metadata(conn: &mut DbConn, id: &str, items: &[(String, String)]) -> ServiceResult<()> {
+    Ok(repo::replace_metadata(conn, id, items)?)
 }
 
-pub fn add_metadatum(core: &Core, secret: &Secret, key: &str, value: &str) -> ServiceResult<()> {
-    if repo::add_metadatum(&mut *core.conn()?, &secret.id, key, value)? {
+pub fn add_metadatum(conn: &mut DbConn, id: &str, key: &str, value: &str) -> ServiceResult<()> {
+    if repo::add_metadatum(conn, id, key, value)? {
         Ok(())
     } else {
         Err(ServiceError::Conflict("Conflict. Key in request is already in the secret metadata"))
@@ -199,26 +317,19 @@ pub fn add_metadatum(core: &Core, secret: &Secret, key: &str, value: &str) -> Se
 }
 
 /// PUT …/metadata/{key}: the key must exist, and the body's key must be the URL's.
-pub fn update_metadatum(
-    core: &Core,
-    secret: &Secret,
-    url_key: &str,
-    body_key: &str,
-    value: &str,
-) -> ServiceResult<()> {
-    let mut conn = core.conn()?;
-    if repo::metadatum(&mut conn, &secret.id, url_key)?.is_none() {
+pub fn update_metadatum(conn: &mut DbConn, id: &str, url_key: &str, body_key: &str, value: &str) -> ServiceResult<()> {
+    if repo::metadatum(conn, id, url_key)?.is_none() {
         return Err(ServiceError::NotFound(META_NOT_FOUND));
     }
     if body_key != url_key {
         return Err(ServiceError::Conflict("Key in request data does not match key in the "));
     }
-    if !repo::update_metadatum(&mut conn, &secret.id, url_key, value)? {
+    if !repo::update_metadatum(conn, id, url_key, value)? {
         return Err(ServiceError::NotFound(META_NOT_FOUND));
     }
     Ok(())
 }
 
-pub fn delete_metadatum(core: &Core, secret: &Secret, key: &str) -> ServiceResult<()> {
-    Ok(repo::delete_metadatum(&mut *core.conn()?, &secret.id, key)?)
+pub fn delete_metadatum(conn: &mut DbConn, id: &str, key: &str) -> ServiceResult<()> {
+    Ok(repo::delete_metadatum(conn, id, key)?)
 }
