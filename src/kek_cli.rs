@@ -118,7 +118,8 @@ pub fn kek(cmd: KekCmd) -> Result<(), String> {
         KekCmd::Init { common } => {
             let cfg = config(&common)?;
             let p = server::provider(&cfg, false)?;
-            println!("{}", admin::init(p.as_ref()).map_err(|e| e.to_string())?);
+            let store = server::open_store(&cfg)?;
+            println!("{}", admin::init(p.as_ref(), &store).map_err(|e| e.to_string())?);
             Ok(())
         }
         KekCmd::Status { common } => {
