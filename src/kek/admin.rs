@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use diesel::Connection;
 
-use super::tpm::TpmProvider;
-use super::{check, enroll, KekError, KeyManager, MasterKekProvider};
+use super::{check, KekError, KeyManager, MasterKekProvider};
 use crate::crypto::{self, Key};
 use crate::store::{keks, master_keks, Store};
 
@@ -396,68 +395,4 @@ fn reencrypt_project(
         )));
     }
     Ok(())
-}
-
-/// `kek export-target-key`: returns the file to hand to the source host, and the key's name.
-pub fn export_target_key(tpm: &TpmProvider) -> Result<(String, String), KekError> {
-    let pubarea = tpm.create_target_key()?;
-    Ok((enroll::target_key_file(&pubarea), enroll::tpm_name(&pubarea)))
-}
-
-/// `kek export --to FILE`: every master KEK version, encrypted to the target's TPM key.
-pub fn export(p: &dyn MasterKekProvider, target_key_text: &str) -> Result<(String, String), KekError> {
-    let keys = p.load()?;
-    enroll::export(&keys, target_key_text)
-}
-
-/// `kek import BLOB`: decrypts inside this host's TPM, checks the keys against the database
-/// (when given), and seals the versions this host does not have yet.
-pub fn import(tpm: &TpmProvider, blob_text: &str, store: Option<&Store>) -> Result<Vec<i32>, KekError> {
-    let _lock = admin_lock(tpm)?;
-    let (blob, cts) = enroll::parse_export(blob_text)?;
-    let plains = tpm.decrypt_with_target_key(&cts.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>())?;
-    let mut keys = BTreeMap::new();
-    for ((v, _), mut raw) in cts.iter().zip(plains) {
-        let k = Key::from_slice(&mut raw[..]).ok_or_else(|| perr(format!("export blob v{v}: not a 32-byte key")))?;
-        keys.insert(*v, k);
-    }
-    if !keys.contains_key(&blob.current) {
-        return Err(perr(format!("export blob: its current version v{} is missing", blob.current)));
-    }
-    // Anyone can encrypt to the enrollment key: check the keys open this deployment's rows.
-    if let Some(store) = store {
-        let mut conn = store.conn()?;
-        for (v, k) in &keys {
-            let c = k.cipher();
-            if let Some(row) = keks::sample_under(&mut conn, *v)? {
-                c.open(&row.wrapped_key, &crypto::kek_aad(&row.project_id, &row.id, *v)).map_err(|_| {
-                    perr(format!(
-                        "imported master KEK v{v} does not open project KEK {} of this database: the \
-                         export comes from another deployment; nothing was imported",
-                        row.id
-                    ))
-                })?;
-            }
-        }
-    }
-    let local = tpm.versions()?;
-    if local.iter().any(|v| keys.contains_key(v)) {
-        let have = tpm.load()?;
-        for (v, k) in &keys {
-            if let Some(h) = have.versions.get(v) {
-                if h.expose() != k.expose() {
-                    return Err(perr(format!("master KEK v{v} sealed on this host differs from the imported one; nothing was imported")));
-                }
-            }
-        }
-    }
-    let mut sealed = Vec::new();
-    for (v, k) in &keys {
-        if !local.contains(v) {
-            tpm.store(*v, k)?;
-            sealed.push(*v);
-        }
-    }
-    tpm.remove_target_key();
-    Ok(sealed)
 }
