@@ -71,7 +71,7 @@ async fn tpm_replica_enrollment_between_two_tpms() {
     assert!(out_a.contains("WARNING: this TPM has no EK certificate"), "{out_a}");
     let wrong = a.cli(&["kek", "import", blob.to_str().unwrap()]);
     assert!(!wrong.status.success());
-    assert!(stderr(&wrong).contains("made for another enrollment key"), "{}", stderr(&wrong));
+    assert!(stderr(&wrong).contains("made for another enrollment target"), "{}", stderr(&wrong));
 
     // A blob of another deployment (its own master KEK, its own database) is refused: its keys
     // do not match the key-check values of B's database.

@@ -26,8 +26,8 @@ fn b64() -> base64::engine::GeneralPurpose {
 
 fn altered(detail: impl std::fmt::Display) -> KekError {
     KekError::Provider(format!(
-        "the export blob is damaged or was altered ({detail}); it must be exactly as `kek export` wrote it. \
-         Nothing was imported"
+        "the export blob is damaged or was altered ({detail}); it must be exactly as `kek export` wrote it; \
+         nothing was imported"
     ))
 }
 

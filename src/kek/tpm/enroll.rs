@@ -179,9 +179,12 @@ impl TpmProvider {
     fn check_names(&self, blob: &ExportBlob, ak_name: &[u8], key_name: &[u8]) -> Result<(), KekError> {
         if blob.ak_name != hex(ak_name) || blob.key_name != hex(key_name) {
             return Err(perr(format!(
-                "the export blob was made for another enrollment key (key {}), not this host's ({}): export \
-                 again to the file this host's `kek export-target-key` wrote; nothing was imported",
+                "the export blob was made for another enrollment target (attestation key {}, enrollment key {}), \
+                 not this host's ({}, {}): export again to the file this host's `kek export-target-key` wrote; \
+                 nothing was imported",
+                blob.ak_name,
                 blob.key_name,
+                hex(ak_name),
                 hex(key_name)
             )));
         }
