@@ -235,7 +235,9 @@ impl Tpm {
         };
         let same = e.name == SESSION || self.ctx.tr_get_name(obj).is_ok_and(|n| hex(n.value()) == e.name);
         if !same {
-            // Another program's object now sits at that handle: leave it loaded.
+            // Another program's object now sits at that handle: leave it loaded. (tss-esapi
+            // answers an error here because it meant to flush a transient handle, but ESYS has
+            // closed it by then, so the context can no longer flush it.)
             let _ = self.ctx.tr_close(&mut obj);
             return;
         }
