@@ -147,10 +147,7 @@ impl Tpm {
             out.extend(list.into_inner().into_iter().map(u32::from).filter(|h| matches!(h >> 24, 0x02 | 0x03)));
         }
         let mut from = 0x8000_0000u32;
-        loop {
-            let Ok((CapabilityData::Handles(list), more)) = self.ctx.get_capability(CapabilityType::Handles, from, 64) else {
-                break;
-            };
+        while let Ok((CapabilityData::Handles(list), more)) = self.ctx.get_capability(CapabilityType::Handles, from, 64) {
             let hs: Vec<u32> = list.into_inner().into_iter().map(u32::from).filter(|h| h >> 24 == 0x80).collect();
             out.extend(&hs);
             match hs.last() {
