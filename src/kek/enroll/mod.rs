@@ -24,9 +24,10 @@
 //! Why this proves residency in one round trip: the exporter cannot itself tell a TPM-made AK
 //! from a software key with the same attribute bits, but it does not need to: the credential
 //! is released only by the TPM that holds the certified EK, and only while the object with the
-//! AK's exact name is loaded there; a TPM loads an object with fixedTPM set only if it made it
-//! (TPM2_LoadExternal refuses fixedTPM keys with a private part), and certifies only objects
-//! whose private part it holds. So whoever opens the blob drives the genuine TPM holding that
+//! AK's exact name is loaded there, and authorised (ADMIN role): a TPM loads an object with
+//! fixedTPM set and its private part only if it made it (TPM2_LoadExternal refuses fixedTPM keys
+//! with a private part), and authorises no use of an object whose public part alone is loaded;
+//! likewise it certifies only objects whose private part it holds. So whoever opens the blob drives the genuine TPM holding that
 //! AK, and the AK being restricted, the certification that names the enrollment key is that
 //! TPM's own statement: the master KEK is released by TPM2_RSA_Decrypt of a key that never
 //! leaves it. A forged target (software enrollment key, forged certification, EK from another
