@@ -301,6 +301,10 @@ pub struct KekSection {
     pub tcti: String,
     pub sealed_dir: PathBuf,
     pub pcrs: Vec<u32>,
+    /// PEM bundle of the CA certificates (TPM makers' roots and intermediates) trusted to issue
+    /// endorsement-key certificates: `kek export` hands the master KEK only to a replica whose
+    /// TPM's EK certificate chains to one of them.
+    pub ek_ca_file: Option<PathBuf>,
     /// How many unwrapped project KEKs to keep in memory.
     pub cache_size: usize,
 }
@@ -313,6 +317,7 @@ impl Default for KekSection {
             tcti: "device:/dev/tpmrm0".into(),
             sealed_dir: PathBuf::from("/var/lib/portcullis/kek"),
             pcrs: Vec::new(),
+            ek_ca_file: None,
             cache_size: 10_000,
         }
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Subcommand;
 use portcullis::config::{Config, KekProviderKind};
 use portcullis::kek::admin::{self, BatchOptions};
+use portcullis::kek::enroll::{self, ekcert::Anchors, target::EkTrust};
 use portcullis::kek::tpm::TpmProvider;
 use portcullis::kek::KeyManager;
 use portcullis::server;
@@ -50,7 +51,9 @@ pub enum KekCmd {
         #[command(flatten)]
         batches: Batches,
     },
-    /// On a new replica: make a TPM-resident enrollment key and write its public part.
+    /// On a new replica: make an attestation key and an enrollment key in its TPM, certify the
+    /// one with the other, and write what the source host needs (EK certificate, public keys,
+    /// certification).
     ExportTargetKey {
         #[command(flatten)]
         common: Common,
@@ -58,7 +61,9 @@ pub enum KekCmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// On the source host: write the master KEK versions encrypted to a replica's TPM key.
+    /// On the source host: check a replica's target file (EK certificate against [kek]
+    /// ek_ca_file, attestation key, certification of its enrollment key) and write the master
+    /// KEK versions so that only that TPM opens them.
     Export {
         #[command(flatten)]
         common: Common,
@@ -68,16 +73,18 @@ pub enum KekCmd {
         /// Where to write the blob.
         #[arg(long)]
         out: PathBuf,
+        /// INSECURE: export without checking the target's EK certificate against [kek]
+        /// ek_ca_file; then nothing proves the target is a genuine TPM (tests, labs only).
+        #[arg(long)]
+        insecure_skip_ek_ca_check: bool,
     },
-    /// On the replica: decrypt an export blob inside its TPM and seal the versions locally.
+    /// On the replica: open an export blob in its TPM, check every version against the
+    /// database's key-check values, and seal the versions locally.
     Import {
         #[command(flatten)]
         common: Common,
         /// The blob `kek export` wrote.
         file: PathBuf,
-        /// Do not check the imported keys against the database's project KEKs.
-        #[arg(long)]
-        skip_db_check: bool,
     },
 }
 
@@ -118,7 +125,8 @@ pub fn kek(cmd: KekCmd) -> Result<(), String> {
         KekCmd::Init { common } => {
             let cfg = config(&common)?;
             let p = server::provider(&cfg, false)?;
-            println!("{}", admin::init(p.as_ref()).map_err(|e| e.to_string())?);
+            let store = server::open_store(&cfg)?;
+            println!("{}", admin::init(p.as_ref(), &store).map_err(|e| e.to_string())?);
             Ok(())
         }
         KekCmd::Status { common } => {
@@ -153,37 +161,77 @@ pub fn kek(cmd: KekCmd) -> Result<(), String> {
         KekCmd::ExportTargetKey { common, out } => {
             let cfg = config(&common)?;
             let tpm = tpm_only(&cfg, "kek export-target-key")?;
-            let (text, name) = admin::export_target_key(&tpm).map_err(|e| e.to_string())?;
-            std::fs::write(&out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            println!("enrollment key written to {}; its TPM name is {name}", out.display());
+            let (text, desc) = enroll::export_target_key(&tpm).map_err(|e| e.to_string())?;
+            write_private(&out, &text)?;
+            println!("enrollment target written to {}; compare these names with what `kek export` prints:\n{desc}", out.display());
             Ok(())
         }
-        KekCmd::Export { common, to, out } => {
+        KekCmd::Export { common, to, out, insecure_skip_ek_ca_check } => {
             let cfg = config(&common)?;
+            let trust = match (&cfg.kek.ek_ca_file, insecure_skip_ek_ca_check) {
+                (_, true) => {
+                    say("WARNING: --insecure-skip-ek-ca-check: nothing proves that the target is a genuine TPM");
+                    EkTrust::Insecure
+                }
+                (Some(path), false) => EkTrust::Ca(Anchors::load(path).map_err(|e| e.to_string())?),
+                (None, false) => {
+                    return Err("kek export needs [kek] ek_ca_file: the CA certificates (PEM) that vouch for the \
+                                target TPM's endorsement key (or --insecure-skip-ek-ca-check, for tests only)"
+                        .into())
+                }
+            };
             let p = server::provider(&cfg, false)?;
+            let store = server::open_store(&cfg)?;
             let target = std::fs::read_to_string(&to).map_err(|e| format!("cannot read {}: {e}", to.display()))?;
-            let (blob, name) = admin::export(p.as_ref(), &target).map_err(|e| e.to_string())?;
-            std::fs::write(&out, blob).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-            println!("master KEK versions exported to {} for the TPM key named {name}; only that TPM can open it", out.display());
+            let r = enroll::export(p.as_ref(), &store, &target, &trust).map_err(|e| e.to_string())?;
+            for v in &r.recorded {
+                say(&format!("recorded the key-check value of master KEK v{v} in the database"));
+            }
+            write_private(&out, &r.blob)?;
+            println!(
+                "master KEK {} exported to {}; only the TPM of this target opens it:\n{}",
+                r.versions.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(", "),
+                out.display(),
+                r.target
+            );
             Ok(())
         }
-        KekCmd::Import { common, file, skip_db_check } => {
+        KekCmd::Import { common, file } => {
             let cfg = config(&common)?;
             let tpm = tpm_only(&cfg, "kek import")?;
             let text = std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let store = if skip_db_check { None } else { Some(server::open_store(&cfg)?) };
-            let sealed = admin::import(&tpm, &text, store.as_ref()).map_err(|e| e.to_string())?;
-            if sealed.is_empty() {
+            let store = server::open_store(&cfg)?;
+            let r = enroll::import(&tpm, &text, &store).map_err(|e| e.to_string())?;
+            if !r.skipped_retired.is_empty() {
+                say(&format!("skipped retired master KEK {}", r.skipped_retired.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(", ")));
+            }
+            if r.sealed.is_empty() {
                 println!("nothing to import: this host already has every version in {}", file.display());
             } else {
                 println!(
-                    "imported and sealed master KEK {}",
-                    sealed.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(", ")
+                    "imported and sealed master KEK {} (current: v{})",
+                    r.sealed.iter().map(|v| format!("v{v}")).collect::<Vec<_>>().join(", "),
+                    r.current
                 );
             }
             Ok(())
         }
     }
+}
+
+/// Writes a file only its owner reads (0600).
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    use std::io::Write;
+    opts.open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 pub fn project_kek(cmd: ProjectKekCmd) -> Result<(), String> {

@@ -228,3 +228,112 @@ async fn kek_file_provider_lifecycle_and_posture() {
     let out = site.cli(&["kek", "status"]);
     assert!(!out.status.success() && stderr(&out).contains("refused when [DEFAULT] production = true"), "{}", stderr(&out));
 }
+
+/// A keyed-hash primary key of another program (different `unique`, different object), left
+/// loaded when its context closes; returns its TPM handle and name.
+fn foreign_object(tcti: &str, unique: u8) -> (u32, String) {
+    use std::str::FromStr;
+    use tss_esapi::attributes::ObjectAttributesBuilder;
+    use tss_esapi::constants::CapabilityType;
+    use tss_esapi::handles::ObjectHandle;
+    use tss_esapi::interface_types::algorithm::{HashingAlgorithm, PublicAlgorithm};
+    use tss_esapi::interface_types::resource_handles::Hierarchy;
+    use tss_esapi::interface_types::session_handles::AuthSession;
+    use tss_esapi::structures::{CapabilityData, Digest, KeyedHashScheme, PublicBuilder, PublicKeyedHashParameters};
+    let mut ctx = tss_esapi::Context::new(tss_esapi::TctiNameConf::from_str(tcti).unwrap()).unwrap();
+    let attrs = ObjectAttributesBuilder::new()
+        .with_fixed_tpm(true)
+        .with_fixed_parent(true)
+        .with_sensitive_data_origin(true)
+        .with_user_with_auth(true)
+        .with_sign_encrypt(true)
+        .build()
+        .unwrap();
+    let public = PublicBuilder::new()
+        .with_public_algorithm(PublicAlgorithm::KeyedHash)
+        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
+        .with_object_attributes(attrs)
+        .with_keyed_hash_parameters(PublicKeyedHashParameters::new(KeyedHashScheme::HMAC_SHA_256))
+        .with_keyed_hash_unique_identifier(Digest::try_from(vec![unique; 32]).unwrap())
+        .build()
+        .unwrap();
+    let loaded = |ctx: &mut tss_esapi::Context| match ctx.get_capability(CapabilityType::Handles, 0x8000_0000, 64).unwrap().0 {
+        CapabilityData::Handles(l) => l.into_inner().into_iter().map(u32::from).collect::<Vec<_>>(),
+        _ => unreachable!(),
+    };
+    let before = loaded(&mut ctx);
+    let h = ctx
+        .execute_with_session(Some(AuthSession::Password), |c| c.create_primary(Hierarchy::Owner, public, None, None, None, None))
+        .unwrap()
+        .key_handle;
+    let handle = *loaded(&mut ctx).iter().find(|h| !before.contains(h)).unwrap();
+    let name: String = ctx.tr_get_name(h.into()).unwrap().value().iter().map(|b| format!("{b:02x}")).collect();
+    let mut obj = ObjectHandle::from(h);
+    // Forget it without flushing, so it stays loaded (tss-esapi reports an error for closing a
+    // handle it meant to flush, after ESYS closed it: it can no longer flush it).
+    let _ = ctx.tr_close(&mut obj);
+    (handle, name)
+}
+
+fn flush(tcti: &str, handle: u32) {
+    use std::str::FromStr;
+    let mut ctx = tss_esapi::Context::new(tss_esapi::TctiNameConf::from_str(tcti).unwrap()).unwrap();
+    let h = ctx.tr_from_tpm_public(tss_esapi::handles::TpmHandle::try_from(handle).unwrap()).unwrap();
+    ctx.flush_context(h).unwrap();
+}
+
+fn transient_handles(tcti: &str) -> Vec<u32> {
+    use std::str::FromStr;
+    let mut ctx = tss_esapi::Context::new(tss_esapi::TctiNameConf::from_str(tcti).unwrap()).unwrap();
+    match ctx.get_capability(tss_esapi::constants::CapabilityType::Handles, 0x8000_0000, 64).unwrap().0 {
+        tss_esapi::structures::CapabilityData::Handles(l) => l.into_inner().into_iter().map(u32::from).collect(),
+        _ => unreachable!(),
+    }
+}
+
+/// Issue 8, 5b: the session trusts only the storage primary key pinned at `kek init`, and a
+/// connection flushes only what Portcullis processes that no longer run left loaded.
+#[actix_web::test]
+async fn tpm_pins_its_primary_and_flushes_only_its_own_leftovers() {
+    let (tpm, other) = (Swtpm::start(), Swtpm::start());
+    let dir = tempfile::tempdir().unwrap();
+    let site = Site::new(dir.path(), &tpm.tcti, &[], None);
+    site.cli_ok(&["kek", "init"]);
+    let pin = std::fs::read_to_string(site.sealed_dir().join("storage-primary.name")).unwrap();
+    assert!(pin.starts_with("000b") && pin.trim().len() == 68, "{pin}");
+
+    // The sealed directory on another TPM (or behind something that answers in the TPM's
+    // place): its storage primary key is not the pinned one; nothing is loaded or unsealed.
+    let err = site.serve(|c| c.kek.tcti = other.tcti.clone()).await.err().expect("refused");
+    assert!(err.contains("storage primary key") && err.contains(pin.trim()), "{err}");
+    assert!(transient_handles(&other.tcti).is_empty(), "nothing left loaded in the other TPM");
+
+    // Another program's objects survive Portcullis's connections; a leftover of a Portcullis
+    // process that no longer runs is flushed, but only while its handle still holds the object
+    // the journal names. (A TPM may hold only three objects, and unsealing takes two.)
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let journal = site.sealed_dir().join(".tpm-handles");
+    let note = |line: String| {
+        let mut text = std::fs::read_to_string(&journal).unwrap_or_default();
+        text.push_str(&line);
+        std::fs::write(&journal, text).unwrap();
+    };
+    let (theirs, _) = foreign_object(&tpm.tcti, 1);
+    let (leftover, leftover_name) = foreign_object(&tpm.tcti, 2);
+    note(format!("{dead} {leftover:#010x} {leftover_name}\n"));
+    let st = site.cli_ok(&["kek", "status"]);
+    assert!(st.contains("unseal: ok"), "{st}");
+    let loaded = transient_handles(&tpm.tcti);
+    assert_eq!(loaded, vec![theirs], "another program's object stays, the dead Portcullis process's leftover goes");
+
+    flush(&tpm.tcti, theirs);
+    let (reused, _) = foreign_object(&tpm.tcti, 3);
+    note(format!("{dead} {reused:#010x} 000b{}\n", "00".repeat(32)));
+    let srv = site.serve(|_| {}).await.expect("starts");
+    srv.stop().await;
+    assert_eq!(transient_handles(&tpm.tcti), vec![reused], "an object whose name is not the journal's stays");
+    let journal = std::fs::read_to_string(&journal).unwrap();
+    assert!(!journal.contains(&format!("{dead} ")), "the dead process's entries are struck off:\n{journal}");
+}

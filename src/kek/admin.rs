@@ -10,10 +10,9 @@ use std::time::{Duration, Instant};
 
 use diesel::Connection;
 
-use super::tpm::TpmProvider;
-use super::{enroll, KekError, KeyManager, MasterKekProvider};
+use super::{check, KekError, KeyManager, MasterKekProvider};
 use crate::crypto::{self, Key};
-use crate::store::{keks, Store};
+use crate::store::{keks, master_keks, Store};
 
 fn perr(msg: impl Into<String>) -> KekError {
     KekError::Provider(msg.into())
@@ -43,8 +42,10 @@ pub fn admin_lock(p: &dyn MasterKekProvider) -> Result<AdminLock, KekError> {
     }
 }
 
-/// `kek init`: a new master KEK, version 1, sealed. Refuses when any version exists.
-pub fn init(p: &dyn MasterKekProvider) -> Result<String, KekError> {
+/// `kek init`: a new master KEK, version 1, sealed, and its key-check value recorded in the
+/// database. Refuses when this host has a version sealed, or the database lists one (then this
+/// deployment has a master KEK: enroll this host instead).
+pub fn init(p: &dyn MasterKekProvider, store: &Store) -> Result<String, KekError> {
     let _lock = admin_lock(p)?;
     let existing = p.versions()?;
     if !existing.is_empty() {
@@ -54,14 +55,30 @@ pub fn init(p: &dyn MasterKekProvider) -> Result<String, KekError> {
             p.describe()
         )));
     }
+    let mut conn = store.conn()?;
+    let listed = check::Listed::load(&mut conn)?;
+    if !listed.is_empty() {
+        return Err(perr(format!(
+            "the database already lists master KEK versions ({}): this deployment has a master KEK. \
+             Enroll this host from one that holds it (`kek export-target-key` here, `kek export` there, \
+             `kek import` here) instead of making a new one",
+            listed.0.keys().map(|v| format!("v{v}")).collect::<Vec<_>>().join(", ")
+        )));
+    }
     let key = Key::generate();
     p.store(1, &key)?;
     // Prove it opens again before anyone relies on it.
     let keys = p.load()?;
-    if keys.versions.get(&1).map(|k| k.expose()) != Some(key.expose()) {
+    if !keys.versions.get(&1).is_some_and(|k| check::matches(1, k, &check::check_value(1, &key))) {
         return Err(perr("the master KEK just sealed does not unseal to the same key"));
     }
-    Ok(format!("master KEK v1 created, {}", p.describe()))
+    check::record(&mut conn, 1, &key).map_err(|e| {
+        perr(format!(
+            "master KEK v1 is sealed ({}) but its key-check value was not recorded in the database: {e}",
+            p.describe()
+        ))
+    })?;
+    Ok(format!("master KEK v1 created, {}; its key-check value is recorded in the database", p.describe()))
 }
 
 /// `kek status`.
@@ -72,6 +89,10 @@ pub struct Status {
     pub current: Option<i32>,
     pub unseal: Result<(), String>,
     pub rows_by_version: Vec<(i32, i64)>,
+    /// Each version this host unsealed, against the database's key-check values.
+    pub check_values: Vec<(i32, check::CheckState)>,
+    /// The database's current version (the highest not retired), if it lists any.
+    pub listed_current: Option<i32>,
     pub plaintext: Vec<String>,
 }
 
@@ -88,6 +109,17 @@ impl std::fmt::Display for Status {
         match &self.unseal {
             Ok(()) => writeln!(f, "unseal: ok")?,
             Err(e) => writeln!(f, "unseal: FAILED: {e}")?,
+        }
+        if let Some(c) = self.listed_current {
+            writeln!(f, "database: current master KEK version v{c}")?;
+        }
+        for (v, st) in &self.check_values {
+            let what = match st {
+                check::CheckState::Matches => "matches the database's key-check value",
+                check::CheckState::Missing => "not listed in the database yet (`kek rotate` or `kek export` on this host records it)",
+                check::CheckState::Differs => "DIFFERS from the database's key-check value: this key belongs to another deployment",
+            };
+            writeln!(f, "master KEK v{v}: {what}")?;
         }
         if self.rows_by_version.is_empty() {
             writeln!(f, "project KEKs: none")?;
@@ -120,11 +152,20 @@ impl std::fmt::Display for Status {
 /// file lies there even when another provider is configured.
 pub fn status(p: &dyn MasterKekProvider, store: Option<&Store>, dev_file: Option<&std::path::Path>) -> Result<Status, KekError> {
     let sealed_versions = p.versions()?;
-    let unseal = p.load().map(|_| ()).map_err(|e| e.to_string());
-    let rows_by_version = match store {
-        Some(s) => keks::count_by_master_version(&mut *s.conn()?)?,
-        None => Vec::new(),
-    };
+    let loaded = p.load();
+    let (mut rows_by_version, mut check_values, mut listed_current) = (Vec::new(), Vec::new(), None);
+    if let Some(s) = store {
+        let mut conn = s.conn()?;
+        rows_by_version = keks::count_by_master_version(&mut conn)?;
+        let listed = check::Listed::load(&mut conn)?;
+        listed_current = listed.current();
+        if let Ok(keys) = &loaded {
+            let mut vs: Vec<i32> = keys.versions.keys().copied().collect();
+            vs.sort_unstable();
+            check_values = vs.into_iter().map(|v| (v, check::state(v, &keys.versions[&v], &listed))).collect();
+        }
+    }
+    let unseal = loaded.map(|_| ()).map_err(|e| e.to_string());
     let mut plaintext = Vec::new();
     if p.plaintext_at_rest() && !sealed_versions.is_empty() {
         plaintext.push(format!("the '{}' provider keeps it in plaintext: {}", p.name(), p.describe()));
@@ -140,6 +181,8 @@ pub fn status(p: &dyn MasterKekProvider, store: Option<&Store>, dev_file: Option
         sealed_versions,
         unseal,
         rows_by_version,
+        check_values,
+        listed_current,
         plaintext,
     })
 }
@@ -181,6 +224,18 @@ pub fn rotate_master(
     let mut keys = p.load()?;
     let mut conn = store.conn()?;
     let older_at_rest: Vec<i32> = p.versions()?.into_iter().filter(|v| *v < keys.current).collect();
+    // This host's keys must be the deployment's (and versions sealed before check values
+    // existed, or whose record a crash interrupted, get theirs now).
+    for v in check::reconcile(&keys, &mut conn)? {
+        progress(&format!("recorded the key-check value of master KEK v{v} in the database"));
+    }
+    if let Some(h) = check::Listed::load(&mut conn)?.highest().filter(|h| *h > keys.current) {
+        return Err(perr(format!(
+            "the database lists master KEK v{h}, newer than this host's v{}: the master KEK was rotated \
+             on another host; enroll this host again instead of rotating here",
+            keys.current
+        )));
+    }
     let rows = keks::count_by_master_version(&mut conn)?;
     if let Some((v, n)) = rows.iter().find(|(v, _)| *v > keys.current) {
         return Err(perr(format!(
@@ -195,9 +250,15 @@ pub fn rotate_master(
         let v = keys.current + 1;
         let key = Key::generate();
         p.store(v, &key)?;
+        if let Err(e) = check::record(&mut conn, v, &key) {
+            // Another host listed v{v} first: ours must not stay, or this host would wrap
+            // project KEKs under a key nobody else has.
+            let undo = p.retire(v).err().map(|u| format!(" (and removing it again failed: {u})")).unwrap_or_default();
+            return Err(perr(format!("master KEK v{v} was sealed but not recorded in the database: {e}{undo}")));
+        }
         keys.versions.insert(v, key);
         keys.current = v;
-        progress(&format!("sealed master KEK v{v}"));
+        progress(&format!("sealed master KEK v{v} and recorded its key-check value"));
     } else {
         progress(&format!("finishing an unfinished rotation to master KEK v{}", keys.current));
     }
@@ -250,6 +311,7 @@ pub fn rotate_master(
             continue;
         }
         p.retire(v)?;
+        master_keks::mark_retired(&mut conn, v)?;
         retired.push(v);
         progress(&format!("retired master KEK v{v}"));
     }
@@ -333,68 +395,4 @@ fn reencrypt_project(
         )));
     }
     Ok(())
-}
-
-/// `kek export-target-key`: returns the file to hand to the source host, and the key's name.
-pub fn export_target_key(tpm: &TpmProvider) -> Result<(String, String), KekError> {
-    let pubarea = tpm.create_target_key()?;
-    Ok((enroll::target_key_file(&pubarea), enroll::tpm_name(&pubarea)))
-}
-
-/// `kek export --to FILE`: every master KEK version, encrypted to the target's TPM key.
-pub fn export(p: &dyn MasterKekProvider, target_key_text: &str) -> Result<(String, String), KekError> {
-    let keys = p.load()?;
-    enroll::export(&keys, target_key_text)
-}
-
-/// `kek import BLOB`: decrypts inside this host's TPM, checks the keys against the database
-/// (when given), and seals the versions this host does not have yet.
-pub fn import(tpm: &TpmProvider, blob_text: &str, store: Option<&Store>) -> Result<Vec<i32>, KekError> {
-    let _lock = admin_lock(tpm)?;
-    let (blob, cts) = enroll::parse_export(blob_text)?;
-    let plains = tpm.decrypt_with_target_key(&cts.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>())?;
-    let mut keys = BTreeMap::new();
-    for ((v, _), mut raw) in cts.iter().zip(plains) {
-        let k = Key::from_slice(&mut raw[..]).ok_or_else(|| perr(format!("export blob v{v}: not a 32-byte key")))?;
-        keys.insert(*v, k);
-    }
-    if !keys.contains_key(&blob.current) {
-        return Err(perr(format!("export blob: its current version v{} is missing", blob.current)));
-    }
-    // Anyone can encrypt to the enrollment key: check the keys open this deployment's rows.
-    if let Some(store) = store {
-        let mut conn = store.conn()?;
-        for (v, k) in &keys {
-            let c = k.cipher();
-            if let Some(row) = keks::sample_under(&mut conn, *v)? {
-                c.open(&row.wrapped_key, &crypto::kek_aad(&row.project_id, &row.id, *v)).map_err(|_| {
-                    perr(format!(
-                        "imported master KEK v{v} does not open project KEK {} of this database: the \
-                         export comes from another deployment; nothing was imported",
-                        row.id
-                    ))
-                })?;
-            }
-        }
-    }
-    let local = tpm.versions()?;
-    if local.iter().any(|v| keys.contains_key(v)) {
-        let have = tpm.load()?;
-        for (v, k) in &keys {
-            if let Some(h) = have.versions.get(v) {
-                if h.expose() != k.expose() {
-                    return Err(perr(format!("master KEK v{v} sealed on this host differs from the imported one; nothing was imported")));
-                }
-            }
-        }
-    }
-    let mut sealed = Vec::new();
-    for (v, k) in &keys {
-        if !local.contains(v) {
-            tpm.store(*v, k)?;
-            sealed.push(*v);
-        }
-    }
-    tpm.remove_target_key();
-    Ok(sealed)
 }

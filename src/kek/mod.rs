@@ -9,6 +9,7 @@
 //! provider again and goes on serving.
 
 pub mod admin;
+pub mod check;
 pub mod enroll;
 pub mod file;
 pub mod tpm;

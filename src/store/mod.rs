@@ -9,6 +9,7 @@ pub mod acls;
 pub mod consumers;
 pub mod containers;
 pub mod keks;
+pub mod master_keks;
 pub mod orders;
 pub mod projects;
 pub mod quotas;

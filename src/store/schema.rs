@@ -23,6 +23,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    master_kek_versions (version) {
+        version -> Integer,
+        check_value -> Binary,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     secrets (id) {
         id -> Text,
         project_id -> Text,

@@ -42,7 +42,23 @@ pub struct Swtpm {
 
 impl Swtpm {
     pub fn start() -> Swtpm {
+        Swtpm::start_in(tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// A TPM manufactured with an RSA EK certificate issued by the local CA kept in `ca`
+    /// (made on first use; see `ca_bundle`).
+    pub fn start_with_ek_cert(ca: &Path) -> Swtpm {
         let state = tempfile::tempdir().expect("tempdir");
+        let out = Command::new("bash")
+            .arg(repo().join("scripts/swtpm.sh"))
+            .args(["setup", &state.path().display().to_string(), &ca.display().to_string()])
+            .output()
+            .expect("run scripts/swtpm.sh setup");
+        assert!(out.status.success(), "swtpm setup: {}", String::from_utf8_lossy(&out.stderr));
+        Swtpm::start_in(state)
+    }
+
+    fn start_in(state: tempfile::TempDir) -> Swtpm {
         let mut t = Swtpm { state, port: 0, ctrl: 0, tcti: String::new(), running: false };
         for _ in 0..5 {
             (t.port, t.ctrl) = free_port_pair();
@@ -117,6 +133,16 @@ impl Swtpm {
     }
 }
 
+/// The PEM bundle (root and intermediate) of a local CA that `Swtpm::start_with_ek_cert` used:
+/// what `[kek] ek_ca_file` names.
+pub fn ca_bundle(ca: &Path) -> PathBuf {
+    let mut pem = std::fs::read_to_string(ca.join("swtpm-localca-rootca-cert.pem")).expect("root CA");
+    pem.push_str(&std::fs::read_to_string(ca.join("issuercert.pem")).expect("intermediate CA"));
+    let path = ca.join("bundle.pem");
+    std::fs::write(&path, pem).unwrap();
+    path
+}
+
 impl Drop for Swtpm {
     fn drop(&mut self) {
         if self.running {
@@ -154,6 +180,14 @@ impl Site {
         Site { dir: dir.to_path_buf(), cfg, cfg_path }
     }
 
+    /// Sets `[kek] ek_ca_file` (the [kek] section is the config file's last).
+    pub fn set_ek_ca_file(&mut self, path: &Path) {
+        let mut text = std::fs::read_to_string(&self.cfg_path).unwrap();
+        text.push_str(&format!("ek_ca_file = \"{}\"\n", path.display()));
+        std::fs::write(&self.cfg_path, text).unwrap();
+        self.cfg = Config::load(Some(&self.cfg_path), std::iter::empty()).expect("config loads");
+    }
+
     pub fn sealed_dir(&self) -> PathBuf {
         self.cfg.kek.sealed_dir.clone()
     }
@@ -168,7 +202,10 @@ impl Site {
     }
 
     pub fn cli_cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        // PORTCULLIS_TEST_BIN: the binary to run instead of the one cargo uplifted (a target
+        // directory shared between worktrees may uplift another worktree's build over it).
+        let bin = std::env::var_os("PORTCULLIS_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_portcullis").into());
+        let mut c = Command::new(bin);
         c.args(args).arg("--config").arg(&self.cfg_path).env("PORTCULLIS_LOG", "warn");
         c
     }

@@ -8,12 +8,23 @@
 //! encrypted. With `[kek] pcrs` set, the object opens only under a PolicyPCR (sha256 bank), so
 //! a change in the measured platform state (PCR 7: Secure Boot policy) keeps it sealed.
 //!
+//! The sessions are salted to the storage primary key, so they are only as good as that key
+//! is the TPM's own: its TPM name is pinned in `storage-primary.name` the first time this host
+//! uses it (`kek init`, or `kek export-target-key` on a replica; a deployment older than the pin
+//! records it at its next start), and every later connection refuses a primary key whose name
+//! differs (another TPM, a cleared owner hierarchy, or something answering in the TPM's place
+//! that would read the salt).
+//!
 //! The TPM connection lives only for the duration of one operation; every transient handle
 //! (primary, loaded objects, sessions) is flushed on every path: explicitly on success, and by
-//! the tss-esapi `Context`'s drop (it flushes what it created) on errors.
+//! the tss-esapi `Context`'s drop (it flushes what it created) on errors. Without a resource
+//! manager, Portcullis flushes its own leftovers only (see `conn`).
 //!
 //! Files per version N: `master-vN.priv`, `master-vN.meta` (JSON: PCR selection), and
 //! `master-vN.pub`, written last and atomically: a version exists when its `.pub` exists.
+
+mod conn;
+mod enroll;
 
 use std::collections::HashMap;
 use std::convert::TryFrom;
@@ -21,31 +32,27 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use tss_esapi::attributes::{ObjectAttributesBuilder, SessionAttributesBuilder};
+use tss_esapi::attributes::ObjectAttributesBuilder;
 use tss_esapi::constants::response_code::Tss2ResponseCodeKind;
-use tss_esapi::constants::{CapabilityType, SessionType};
-use tss_esapi::handles::{KeyHandle, ObjectHandle};
+use tss_esapi::constants::SessionType;
+use tss_esapi::handles::KeyHandle;
 use tss_esapi::interface_types::algorithm::{HashingAlgorithm, PublicAlgorithm};
-use tss_esapi::interface_types::ecc::EccCurve;
-use tss_esapi::interface_types::key_bits::RsaKeyBits;
-use tss_esapi::interface_types::resource_handles::Hierarchy;
 use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
 use tss_esapi::structures::{
-    CapabilityData, Data, Digest, EccPoint, HashScheme, KeyedHashScheme, PcrSelectionList,
-    PcrSelectionListBuilder, PcrSlot, Private, Public, PublicBuilder, PublicEccParametersBuilder,
-    PublicKeyRsa, PublicKeyedHashParameters, PublicRsaParametersBuilder, RsaDecryptionScheme,
-    RsaExponent, RsaScheme, SensitiveData, SymmetricDefinition, SymmetricDefinitionObject,
+    Digest, KeyedHashScheme, PcrSelectionList, PcrSelectionListBuilder, PcrSlot, Private, Public,
+    PublicBuilder, PublicKeyedHashParameters, SensitiveData,
 };
 use tss_esapi::traits::{Marshall, UnMarshall};
 use tss_esapi::{Context, TctiNameConf};
 use zeroize::Zeroizing;
 
+use self::conn::{explain, hex, is_kind, Journal, Tpm};
 use super::{KekError, MasterKekProvider, MasterKeys};
 use crate::crypto::Key;
 
-/// The OAEP label of enrollment blobs (the TPM wants labels NUL-terminated).
-pub const ENROLL_LABEL: &[u8] = b"portcullis master KEK enrollment v1\0";
-const TARGET_KEY: &str = "enroll-target";
+/// The OAEP label of the enrollment data key (the TPM wants labels NUL-terminated).
+pub const ENROLL_LABEL: &[u8] = b"portcullis master KEK enrollment v2\0";
+const PIN_FILE: &str = "storage-primary.name";
 
 pub struct TpmProvider {
     tcti: String,
@@ -62,35 +69,6 @@ struct Meta {
 
 fn perr(msg: impl Into<String>) -> KekError {
     KekError::Provider(msg.into())
-}
-
-/// What the TPM's answer means to an operator.
-fn explain(e: &tss_esapi::Error) -> Option<&'static str> {
-    let tss_esapi::Error::Tss2Error(rc) = e else { return None };
-    Some(match rc.kind()? {
-        Tss2ResponseCodeKind::Lockout => {
-            "the TPM is in dictionary-attack lockout and refuses DA-protected objects until the \
-             lockout interval passes or the owner clears it (tpm2_dictionarylockout --clear-lockout)"
-        }
-        Tss2ResponseCodeKind::ObjectMemory | Tss2ResponseCodeKind::SessionMemory => {
-            "the TPM is out of object or session memory: a process left objects loaded on a TPM \
-             without a resource manager (use /dev/tpmrm0, or restart the simulator)"
-        }
-        Tss2ResponseCodeKind::Retry | Tss2ResponseCodeKind::Testing | Tss2ResponseCodeKind::Yielded => {
-            "the TPM is busy; try again"
-        }
-        Tss2ResponseCodeKind::Initialize => "the TPM has not been started up (TPM2_Startup)",
-        _ => return None,
-    })
-}
-
-fn is_kind(e: &tss_esapi::Error, kinds: &[Tss2ResponseCodeKind]) -> bool {
-    matches!(e, tss_esapi::Error::Tss2Error(rc) if rc.kind().is_some_and(|k| kinds.contains(&k)))
-}
-
-/// One open TPM connection. Dropping it flushes whatever the context still tracks.
-struct Tpm {
-    ctx: Context,
 }
 
 impl TpmProvider {
@@ -153,11 +131,39 @@ impl TpmProvider {
         let ctx = Context::new(conf).map_err(|e| {
             perr(format!("cannot connect to the TPM through TCTI \"{}\": {e} (is a TPM, or the simulator, listening there?)", self.tcti))
         })?;
-        let mut tpm = Tpm { ctx };
-        if !self.has_resource_manager() {
-            tpm.flush_leftovers();
+        let journal = if self.has_resource_manager() { None } else { Journal::new(&self.dir) };
+        Ok(Tpm::new(ctx, journal))
+    }
+
+    /// The storage primary key, checked against the name pinned in the sealed directory (and
+    /// pinned there if this host has none yet).
+    fn primary(&self, tpm: &mut Tpm) -> Result<KeyHandle, KekError> {
+        let (handle, name) = tpm.create_srk().map_err(|e| self.tpm_failure("cannot create the storage primary key", e))?;
+        let name = hex(&name);
+        let pin = self.dir.join(PIN_FILE);
+        match std::fs::read_to_string(&pin) {
+            Ok(pinned) if pinned.trim() == name => Ok(handle),
+            Ok(pinned) => {
+                tpm.flush(handle.into());
+                Err(perr(format!(
+                    "the TPM's storage primary key (name {name}) is not the one this host recorded ({}, in {}): \
+                     this is another TPM, its owner hierarchy was cleared, or something between Portcullis and \
+                     the TPM answers in its place; refusing to use it",
+                    pinned.trim(),
+                    pin.display()
+                )))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.ensure_dir()?;
+                self.write_file(&pin, format!("{name}\n").as_bytes())?;
+                tracing::info!(name = %name, "pinned the TPM's storage primary key");
+                Ok(handle)
+            }
+            Err(e) => {
+                tpm.flush(handle.into());
+                Err(perr(format!("cannot read {}: {e}", pin.display())))
+            }
         }
-        Ok(tpm)
     }
 
     fn pcr_selection(pcrs: &[u32]) -> Result<PcrSelectionList, KekError> {
@@ -239,213 +245,6 @@ impl TpmProvider {
         Ok(())
     }
 
-    /// Makes the enrollment key of a replica: an RSA-2048 OAEP decryption key generated inside
-    /// this TPM, fixedTPM and fixedParent (it can never leave it). Its blobs rest in
-    /// `sealed_dir`; returns its public area (marshalled TPMT_PUBLIC) for `kek export --to`.
-    pub fn create_target_key(&self) -> Result<Vec<u8>, KekError> {
-        self.ensure_dir()?;
-        let mut tpm = self.open()?;
-        let primary = tpm.primary().map_err(|e| self.tpm_failure("cannot create the storage primary key", e))?;
-        let attrs = ObjectAttributesBuilder::new()
-            .with_fixed_tpm(true)
-            .with_fixed_parent(true)
-            .with_sensitive_data_origin(true)
-            .with_user_with_auth(true)
-            .with_decrypt(true)
-            .build()
-            .map_err(|e| perr(e.to_string()))?;
-        let params = PublicRsaParametersBuilder::new()
-            .with_scheme(RsaScheme::Oaep(HashScheme::new(HashingAlgorithm::Sha256)))
-            .with_key_bits(RsaKeyBits::Rsa2048)
-            .with_exponent(RsaExponent::default())
-            .with_is_decryption_key(true)
-            .with_restricted(false)
-            .with_symmetric(SymmetricDefinitionObject::Null)
-            .build()
-            .map_err(|e| perr(e.to_string()))?;
-        let public = PublicBuilder::new()
-            .with_public_algorithm(PublicAlgorithm::Rsa)
-            .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
-            .with_object_attributes(attrs)
-            .with_rsa_parameters(params)
-            .with_rsa_unique_identifier(PublicKeyRsa::default())
-            .build()
-            .map_err(|e| perr(e.to_string()))?;
-        let session = tpm.salted_session(primary, SessionType::Hmac, false, true).map_err(|e| self.tpm_failure("cannot start a salted session", e))?;
-        let r = tpm.ctx.execute_with_session(Some(session), |c| c.create(primary, public, None, None, None, None));
-        tpm.flush_session(session);
-        tpm.flush(primary.into());
-        let r = r.map_err(|e| self.tpm_failure("cannot create the enrollment key", e))?;
-        let pub_bytes = r.out_public.marshall().map_err(|e| perr(e.to_string()))?;
-        self.write_file(&self.file(TARGET_KEY, "priv"), r.out_private.value())?;
-        self.write_file(&self.file(TARGET_KEY, "pub"), &pub_bytes)?;
-        Ok(pub_bytes)
-    }
-
-    /// Decrypts RSA-OAEP ciphertexts with the enrollment key inside the TPM; the plaintexts
-    /// come back over a salted session with response encryption.
-    pub fn decrypt_with_target_key(&self, cts: &[Vec<u8>]) -> Result<Vec<Zeroizing<Vec<u8>>>, KekError> {
-        let pub_path = self.file(TARGET_KEY, "pub");
-        let priv_path = self.file(TARGET_KEY, "priv");
-        let (Ok(pub_raw), Ok(priv_raw)) = (std::fs::read(&pub_path), std::fs::read(&priv_path)) else {
-            return Err(perr(format!(
-                "this host has no enrollment key in {} (run `portcullis kek export-target-key` here first, \
-                 and export to the public key it writes)",
-                self.dir.display()
-            )));
-        };
-        let public = Public::unmarshall(&pub_raw).map_err(|e| perr(format!("{} is corrupt: {e}", pub_path.display())))?;
-        let private = Private::try_from(priv_raw).map_err(|e| perr(format!("{} is corrupt: {e}", priv_path.display())))?;
-        let mut tpm = self.open()?;
-        let primary = tpm.primary().map_err(|e| self.tpm_failure("cannot create the storage primary key", e))?;
-        let key = tpm
-            .ctx
-            .execute_with_session(Some(AuthSession::Password), |c| c.load(primary, private, public))
-            .map_err(|e| self.tpm_failure("the enrollment key does not load in this TPM (made by another TPM, or altered)", e))?;
-        let session = tpm.salted_session(primary, SessionType::Hmac, false, true).map_err(|e| self.tpm_failure("cannot start a salted session", e))?;
-        let mut out = Vec::new();
-        let mut failure = None;
-        for ct in cts {
-            let r = PublicKeyRsa::try_from(ct.clone()).map_err(|e| perr(e.to_string())).and_then(|ct| {
-                tpm.ctx
-                    .execute_with_session(Some(session), |c| {
-                        c.rsa_decrypt(
-                            key,
-                            ct,
-                            RsaDecryptionScheme::Oaep(HashScheme::new(HashingAlgorithm::Sha256)),
-                            Data::try_from(ENROLL_LABEL.to_vec()).expect("label fits"),
-                        )
-                    })
-                    .map_err(|e| self.tpm_failure("the enrollment blob does not decrypt with this TPM's enrollment key (it was made for another host's key, or altered)", e))
-            });
-            match r {
-                Ok(m) => out.push(Zeroizing::new(m.value().to_vec())),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        tpm.flush_session(session);
-        tpm.flush(key.into());
-        tpm.flush(primary.into());
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
-    }
-
-    /// Removes the enrollment key (after a successful import).
-    pub fn remove_target_key(&self) {
-        for ext in ["pub", "priv"] {
-            let _ = std::fs::remove_file(self.file(TARGET_KEY, ext));
-        }
-    }
-}
-
-impl Tpm {
-    fn flush(&mut self, h: ObjectHandle) {
-        if let Err(e) = self.ctx.flush_context(h) {
-            tracing::debug!(error = %e, "TPM flush failed");
-        }
-    }
-
-    fn flush_session(&mut self, s: AuthSession) {
-        self.flush(ObjectHandle::from(tss_esapi::handles::SessionHandle::from(s)));
-    }
-
-    /// Flushes transient objects and loaded sessions left in a TPM without a resource manager.
-    fn flush_leftovers(&mut self) {
-        for first in [0x8000_0000u32, 0x0200_0000u32] {
-            let Ok((CapabilityData::Handles(list), _)) =
-                self.ctx.get_capability(CapabilityType::Handles, first, 64)
-            else {
-                continue;
-            };
-            for h in list.into_inner() {
-                match self.ctx.tr_from_tpm_public(h) {
-                    Ok(obj) => {
-                        if self.ctx.flush_context(obj).is_ok() {
-                            tracing::warn!(handle = ?h, "flushed an object another process left loaded in the TPM");
-                        }
-                    }
-                    Err(e) => tracing::debug!(handle = ?h, error = %e, "cannot flush a leftover TPM handle"),
-                }
-            }
-        }
-    }
-
-    /// The storage primary key: ECC NIST P-256, AES-128-CFB, the TCG SRK template (derived
-    /// again from the owner seed each time: same seed, same key).
-    fn primary(&mut self) -> tss_esapi::Result<KeyHandle> {
-        let attrs = ObjectAttributesBuilder::new()
-            .with_fixed_tpm(true)
-            .with_fixed_parent(true)
-            .with_sensitive_data_origin(true)
-            .with_user_with_auth(true)
-            .with_no_da(true)
-            .with_restricted(true)
-            .with_decrypt(true)
-            .build()?;
-        let public = PublicBuilder::new()
-            .with_public_algorithm(PublicAlgorithm::Ecc)
-            .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
-            .with_object_attributes(attrs)
-            .with_ecc_parameters(
-                PublicEccParametersBuilder::new_restricted_decryption_key(
-                    SymmetricDefinitionObject::AES_128_CFB,
-                    EccCurve::NistP256,
-                )
-                .build()?,
-            )
-            .with_ecc_unique_identifier(EccPoint::default())
-            .build()?;
-        let r = self.ctx.execute_with_session(Some(AuthSession::Password), |c| {
-            c.create_primary(Hierarchy::Owner, public, None, None, None, None)
-        })?;
-        Ok(r.key_handle)
-    }
-
-    /// A session salted by the primary key (ECDH), with parameter encryption as asked:
-    /// `decrypt` for the command's first parameter, `encrypt` for the response's.
-    fn salted_session(
-        &mut self,
-        primary: KeyHandle,
-        kind: SessionType,
-        decrypt: bool,
-        encrypt: bool,
-    ) -> tss_esapi::Result<AuthSession> {
-        let s = self
-            .ctx
-            .start_auth_session(
-                Some(primary),
-                None,
-                None,
-                kind,
-                SymmetricDefinition::AES_128_CFB,
-                HashingAlgorithm::Sha256,
-            )?
-            .ok_or(tss_esapi::Error::WrapperError(tss_esapi::WrapperErrorKind::WrongValueFromTpm))?;
-        let (attrs, mask) = SessionAttributesBuilder::new()
-            .with_continue_session(true)
-            .with_decrypt(decrypt)
-            .with_encrypt(encrypt)
-            .build();
-        self.ctx.tr_sess_set_attributes(s, attrs, mask)?;
-        Ok(s)
-    }
-
-    /// The policy digest of PolicyPCR over the current values of the selected PCRs.
-    fn pcr_policy_digest(&mut self, sel: PcrSelectionList) -> tss_esapi::Result<Digest> {
-        let trial = self
-            .ctx
-            .start_auth_session(None, None, None, SessionType::Trial, SymmetricDefinition::Null, HashingAlgorithm::Sha256)?
-            .ok_or(tss_esapi::Error::WrapperError(tss_esapi::WrapperErrorKind::WrongValueFromTpm))?;
-        let ps = PolicySession::try_from(trial)?;
-        let r = self.ctx.policy_pcr(ps, Digest::default(), sel).and_then(|_| self.ctx.policy_get_digest(ps));
-        self.flush_session(trial);
-        r
-    }
 }
 
 impl MasterKekProvider for TpmProvider {
@@ -497,7 +296,7 @@ impl MasterKekProvider for TpmProvider {
             blobs.push((*v, self.read_version(*v)?));
         }
         let mut tpm = self.open()?;
-        let primary = tpm.primary().map_err(|e| self.tpm_failure("cannot create the storage primary key", e))?;
+        let primary = self.primary(&mut tpm)?;
         let mut keys = HashMap::new();
         for (v, (public, private, meta)) in blobs {
             let stem = Self::stem(v);
@@ -514,6 +313,7 @@ impl MasterKekProvider for TpmProvider {
                         self.file(&stem, "pub").display()
                     ))
                 })?;
+            tpm.track(obj.into());
             let sel = Self::pcr_selection(&meta.pcrs)?;
             let policy = !meta.pcrs.is_empty();
             let kind = if policy { SessionType::Policy } else { SessionType::Hmac };
@@ -567,7 +367,7 @@ impl MasterKekProvider for TpmProvider {
         self.ensure_dir()?;
         let sel = Self::pcr_selection(&self.pcrs)?;
         let mut tpm = self.open()?;
-        let primary = tpm.primary().map_err(|e| self.tpm_failure("cannot create the storage primary key", e))?;
+        let primary = self.primary(&mut tpm)?;
         let policy = if self.pcrs.is_empty() {
             None
         } else {
