@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde::Serialize;
 
-use crate::service::ServiceError;
+use crate::service::{Missing, ServiceError};
 
 /// What the `description` of the error body holds.
 #[derive(Debug)]
@@ -143,15 +143,63 @@ pub fn title(s: StatusCode) -> &'static str {
     }
 }
 
+/// Barbican's 404 text for what the service could not find.
+pub fn missing(m: Missing) -> &'static str {
+    match m {
+        Missing::Secret => "Secret not found.",
+        Missing::Payload => "Not Found. Sorry but your secret has no payload.",
+        Missing::Metadatum => "Secret metadata not found.",
+        Missing::Container => "Secrets container not found.",
+        Missing::LinkedSecret => "Secret provided doesn't exist.",
+        Missing::ContainerLink => "Secret provided is not in the container",
+        Missing::Consumer => "Consumer not found.",
+        Missing::Order => "Order not found.",
+        Missing::TransportKey => "Not Found. Transport Key not found.",
+        Missing::SecretStore => "Not Found. Secret store not found.",
+        Missing::PreferredStore => "Not Found. No preferred secret store defined for this project.",
+        Missing::ProjectQuotas => "Project quotas not found.",
+    }
+}
+
+pub const PAYLOAD_ALREADY_SET: &str = "Secret already has data, cannot modify it.";
+pub const STORES_DISABLED: &str =
+    "Not Found. Multiple backends support is not enabled in service configuration.";
+
+/// The one place where what happened becomes a status and Barbican's text.
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> ApiError {
         match e {
             ServiceError::Forbidden => ApiError::forbidden(),
-            ServiceError::NotFound(m) => ApiError::bare(404, m),
-            ServiceError::Bad(m) => ApiError::bare(400, m),
-            ServiceError::Conflict(m) => ApiError::bare(409, m),
-            ServiceError::Issue(status, m) => ApiError::issue(status, m),
-            ServiceError::Status(status, m) => ApiError::bare(status, m),
+            ServiceError::NotFound(m) => ApiError::bare(404, missing(m)),
+            ServiceError::SecretRefMissing(name) => ApiError::bare(
+                404,
+                format!("Secret provided for '{}' doesn't exist.", name.as_deref().unwrap_or("None")),
+            ),
+            ServiceError::SecretRefGone { name, secret_ref } => ApiError::bare(
+                404,
+                format!("Secret '{}' with reference '{secret_ref}' doesn't exist.", name.as_deref().unwrap_or("None")),
+            ),
+            ServiceError::QuotaReached => ApiError::issue(403, "Creation not allowed because a quota has been reached"),
+            ServiceError::HasConsumers => ApiError::issue(400, "Secret cannot be deleted as it has consumers."),
+            ServiceError::PayloadAlreadySet => ApiError::bare(409, PAYLOAD_ALREADY_SET),
+            ServiceError::MetadatumExists => {
+                ApiError::bare(409, "Conflict. Key in request is already in the secret metadata")
+            }
+            ServiceError::MetadatumKeyMismatch => ApiError::bare(409, "Key in request data does not match key in the "),
+            ServiceError::ConsumerNotOwned => {
+                ApiError::bare(403, "Not Allowed. Sorry, only the creator of a consumer can delete it.")
+            }
+            ServiceError::DuplicateLink => ApiError::bare(
+                409,
+                "Conflict. A secret with that name and ID is already stored in this container. The same secret can exist in a container as long as the name is unique.",
+            ),
+            ServiceError::QueueFull => ApiError {
+                retry_after: Some(5),
+                ..ApiError::issue(503, "Key generation queue is full, please retry later")
+            },
+            ServiceError::StoresDisabled => ApiError::bare(404, STORES_DISABLED),
+            ServiceError::Invalid(m) => ApiError::bare(400, m),
+            ServiceError::OrderFinished => ApiError::internal("order already processed"),
             ServiceError::Internal(d) => ApiError::internal(d),
             ServiceError::Unavailable(d) => ApiError::unavailable(d),
         }

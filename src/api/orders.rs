@@ -216,12 +216,7 @@ pub fn validate_order(
 // ---- POST /v1/orders -------------------------------------------------------------------------
 
 async fn create(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -> HttpResponse {
-    let mut resp = respond("Order creation", create_inner(req, st, body).await);
-    if resp.status() == actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
-        // The key-generation queue is full: worth trying again shortly.
-        resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
-    }
-    resp
+    respond("Order creation", create_inner(req, st, body).await)
 }
 
 async fn create_inner(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -> Result<HttpResponse, ApiError> {

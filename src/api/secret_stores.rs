@@ -76,7 +76,7 @@ fn enabled(st: &AppState) -> Result<(), ApiError> {
     if st.cfg.secretstore.enable_multiple_secret_stores {
         Ok(())
     } else {
-        Err(ApiError::bare(404, svc::NOT_ENABLED))
+        Err(ApiError::from(crate::service::ServiceError::StoresDisabled))
     }
 }
 

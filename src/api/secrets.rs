@@ -402,7 +402,7 @@ async fn get_payload(req: HttpRequest, st: web::Data<AppState>, caller: Caller, 
 /// §5.2.5: which representation the Accept value asks for (the raw media range), or 406.
 fn payload_accept<'a>(secret: &'a Secret, accept: &'a str) -> Result<&'a str, ApiError> {
     let requested = if accept.trim().is_empty() { OCTET_STREAM } else { accept };
-    let stored = secret.content_type.as_deref().ok_or_else(|| ApiError::bare(404, svc::NO_PAYLOAD))?;
+    let stored = secret.content_type.as_deref().ok_or_else(|| ApiError::from(crate::service::ServiceError::NotFound(crate::service::Missing::Payload)))?;
     let raw = if requested == "*/*" { stored } else { requested };
     if !matches!(normalize_content_type(raw).as_str(), TEXT_PLAIN | OCTET_STREAM | PKCS8) {
         return Err(ApiError::issue(406, "Wrong payload content-type"));
@@ -484,7 +484,7 @@ fn upload_input(
         return Err(ApiError::issue(413, "Provided information too large to process"));
     }
     if secret.content_type.is_some() {
-        return Err(ApiError::bare(409, svc::PAYLOAD_ALREADY_SET));
+        return Err(ApiError::from(crate::service::ServiceError::PayloadAlreadySet));
     }
     if content_type == TEXT_PLAIN {
         return Ok((content_type, bytes));

@@ -1,6 +1,7 @@
 //! Consumers of secrets (§5.4) and containers (§5.6): register (quota-checked, idempotent,
 //! reviving deleted ones), remove, list.
 
+use crate::service::Missing;
 use super::containers::{self as container_svc, project_locked_tx, ContainerView};
 use super::quotas::{self, Resource};
 use super::secrets as secret_svc;
@@ -8,10 +9,9 @@ use super::{Core, ServiceError, ServiceResult};
 use crate::model::{Page, Secret, SecretConsumer};
 use crate::store::consumers::{self as repo, ContainerConsumerRecord, SecretConsumerKey, SecretConsumerRecord};
 
-pub const NOT_FOUND: &str = "Consumer not found.";
 
 fn not_owner() -> ServiceError {
-    ServiceError::Status(403, "Not Allowed. Sorry, only the creator of a consumer can delete it.".into())
+    ServiceError::ConsumerNotOwned
 }
 
 /// A secret and its live consumers, as the consumer routes answer.
@@ -33,7 +33,7 @@ pub fn register_secret(core: &Core, secret_id: &str, project: &str, k: &SecretCo
     project_locked_tx(&mut conn, project, |c| {
         quotas::enforce(c, &core.quotas, project, Resource::Consumers, |c| repo::secret_count_for_project(c, project))?;
         if !repo::secret_register(c, secret_id, project, k)? {
-            return Err(ServiceError::NotFound(secret_svc::NOT_FOUND));
+            return Err(ServiceError::NotFound(Missing::Secret));
         }
         Ok(())
     })?;
@@ -45,9 +45,9 @@ pub fn register_secret(core: &Core, secret_id: &str, project: &str, k: &SecretCo
 pub fn remove_secret(core: &Core, secret: &Secret, project: &str, k: &SecretConsumerKey) -> ServiceResult<SecretWithConsumers> {
     let mut conn = core.conn()?;
     if !repo::project_exists(&mut conn, project)? {
-        return Err(ServiceError::NotFound(NOT_FOUND));
+        return Err(ServiceError::NotFound(Missing::Consumer));
     }
-    let consumer = repo::secret_find(&mut conn, &secret.id, k)?.ok_or(ServiceError::NotFound(NOT_FOUND))?;
+    let consumer = repo::secret_find(&mut conn, &secret.id, k)?.ok_or(ServiceError::NotFound(Missing::Consumer))?;
     if consumer.project_id.as_deref() != Some(project) && secret.project_id != project {
         return Err(not_owner());
     }
@@ -60,7 +60,7 @@ pub fn list_secret(core: &Core, secret_id: &str, page: Page) -> ServiceResult<(V
 }
 
 pub fn get_secret(core: &Core, secret_id: &str, id: &str) -> ServiceResult<SecretConsumerRecord> {
-    repo::secret_get(&mut *core.conn()?, secret_id, id)?.ok_or(ServiceError::NotFound(NOT_FOUND))
+    repo::secret_get(&mut *core.conn()?, secret_id, id)?.ok_or(ServiceError::NotFound(Missing::Consumer))
 }
 
 // ---- container consumers ---------------------------------------------------------------------
@@ -89,9 +89,9 @@ pub fn remove_container(
 ) -> ServiceResult<ContainerView> {
     let mut conn = core.conn()?;
     if !repo::project_exists(&mut conn, project)? {
-        return Err(ServiceError::NotFound(NOT_FOUND));
+        return Err(ServiceError::NotFound(Missing::Consumer));
     }
-    let consumer = repo::container_find(&mut conn, &container.id, name, url)?.ok_or(ServiceError::NotFound(NOT_FOUND))?;
+    let consumer = repo::container_find(&mut conn, &container.id, name, url)?.ok_or(ServiceError::NotFound(Missing::Consumer))?;
     if consumer.project_id.as_deref() != Some(project) && container.project_id != project {
         return Err(not_owner());
     }
@@ -104,5 +104,5 @@ pub fn list_container(core: &Core, container_id: &str, page: Page) -> ServiceRes
 }
 
 pub fn get_container(core: &Core, container_id: &str, id: &str) -> ServiceResult<ContainerConsumerRecord> {
-    repo::container_get(&mut *core.conn()?, container_id, id)?.ok_or(ServiceError::NotFound(NOT_FOUND))
+    repo::container_get(&mut *core.conn()?, container_id, id)?.ok_or(ServiceError::NotFound(Missing::Consumer))
 }

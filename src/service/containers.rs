@@ -1,6 +1,7 @@
 //! Containers (§5.5): create (quota-checked), read, list, delete, and the secrets of generic
 //! containers.
 
+use crate::service::Missing;
 use diesel::Connection;
 
 use super::quotas::{self, Resource};
@@ -10,11 +11,10 @@ use crate::store::consumers as consumer_repo;
 use crate::store::containers::{self as repo, Container, ContainerFilter};
 use crate::store::{now, secrets as secret_repo, DbConn};
 
-pub const NOT_FOUND: &str = "Secrets container not found.";
 
 /// A live container by id (from any project: policy decides who may see it).
 pub fn lookup(conn: &mut DbConn, id: &str) -> ServiceResult<Container> {
-    repo::get(conn, id)?.ok_or(ServiceError::NotFound(NOT_FOUND))
+    repo::get(conn, id)?.ok_or(ServiceError::NotFound(Missing::Container))
 }
 
 /// A container with what its representation lists.
@@ -94,10 +94,7 @@ pub fn create(core: &Core, project: &str, creator: Option<&str>, req: &NewContai
         quotas::enforce(c, &core.quotas, project, Resource::Containers, |c| repo::count_live(c, project))?;
         for (name, secret_id) in &req.refs {
             if !secret_in_project(c, secret_id, project)? {
-                return Err(ServiceError::Status(
-                    404,
-                    format!("Secret provided for '{}' doesn't exist.", name.as_deref().unwrap_or("None")),
-                ));
+                return Err(ServiceError::SecretRefMissing(name.clone()));
             }
         }
         repo::insert(
@@ -128,7 +125,7 @@ pub fn delete(core: &Core, id: &str, project: &str) -> ServiceResult<()> {
     if repo::delete(&mut *core.conn()?, id, project)? {
         Ok(())
     } else {
-        Err(ServiceError::NotFound(NOT_FOUND))
+        Err(ServiceError::NotFound(Missing::Container))
     }
 }
 
@@ -137,15 +134,13 @@ pub fn add_secret(core: &Core, container_id: &str, project: &str, secret_id: &st
     let mut conn = core.conn()?;
     conn.transaction(|c| {
         if !repo::lock(c, container_id)? {
-            return Err(ServiceError::NotFound(NOT_FOUND));
+            return Err(ServiceError::NotFound(Missing::Container));
         }
         if !secret_in_project(c, secret_id, project)? {
-            return Err(ServiceError::NotFound("Secret provided doesn't exist."));
+            return Err(ServiceError::NotFound(Missing::LinkedSecret));
         }
         if !repo::links_matching(c, container_id, secret_id, name)?.is_empty() {
-            return Err(ServiceError::Conflict(
-                "Conflict. A secret with that name and ID is already stored in this container. The same secret can exist in a container as long as the name is unique.",
-            ));
+            return Err(ServiceError::DuplicateLink);
         }
         repo::add_link(c, container_id, secret_id, name)?;
         Ok(())
@@ -164,17 +159,14 @@ pub fn remove_secret(
     let mut conn = core.conn()?;
     conn.transaction(|c| {
         if !repo::lock(c, container_id)? {
-            return Err(ServiceError::NotFound(NOT_FOUND));
+            return Err(ServiceError::NotFound(Missing::Container));
         }
         if !secret_in_project(c, secret_id, project)? {
-            return Err(ServiceError::Status(
-                404,
-                format!("Secret '{}' with reference '{secret_ref}' doesn't exist.", name.unwrap_or("None")),
-            ));
+            return Err(ServiceError::SecretRefGone { name: name.map(str::to_string), secret_ref: secret_ref.to_string() });
         }
         let links = repo::links_matching(c, container_id, secret_id, name)?;
         if links.is_empty() {
-            return Err(ServiceError::NotFound("Secret provided is not in the container"));
+            return Err(ServiceError::NotFound(Missing::ContainerLink));
         }
         repo::soft_delete_links(c, &links)?;
         Ok(())

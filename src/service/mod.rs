@@ -18,27 +18,66 @@ use parking_lot::RwLock;
 use crate::kek::{KekError, KeyManager};
 use crate::store::{projects, DbConn, Store, StoreError};
 
+/// What a service operation could not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    Secret,
+    /// The secret exists but has no payload yet.
+    Payload,
+    Metadatum,
+    Container,
+    /// A secret named in a container request that is not in the caller's project.
+    LinkedSecret,
+    /// A secret that is not linked to the container.
+    ContainerLink,
+    Consumer,
+    Order,
+    TransportKey,
+    SecretStore,
+    PreferredStore,
+    ProjectQuotas,
+}
+
+/// What went wrong, in the service's words; `api::error` alone turns it into a status and
+/// Barbican's body.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// Policy refused the caller this operation on this target.
     #[error("not allowed by policy")]
     Forbidden,
-    /// 404 with a bare message.
+    #[error("not found: {0:?}")]
+    NotFound(Missing),
+    /// A container refers, under `name`, to a secret that is not in the project.
+    #[error("secret for {0:?} does not exist")]
+    SecretRefMissing(Option<String>),
+    /// A container-secret removal names a secret (`name`, `secret_ref`) that does not exist.
+    #[error("secret {name:?} ({secret_ref}) does not exist")]
+    SecretRefGone { name: Option<String>, secret_ref: String },
+    #[error("a quota has been reached")]
+    QuotaReached,
+    #[error("the secret has consumers")]
+    HasConsumers,
+    #[error("the secret already has a payload")]
+    PayloadAlreadySet,
+    #[error("the metadata key already exists")]
+    MetadatumExists,
+    #[error("the body's metadata key is not the URL's")]
+    MetadatumKeyMismatch,
+    #[error("only the consumer's creator may delete it")]
+    ConsumerNotOwned,
+    #[error("the container already links that secret under that name")]
+    DuplicateLink,
+    /// The order was no longer PENDING when its processing came to finish it.
+    #[error("order already processed")]
+    OrderFinished,
+    #[error("the key-generation queue is full")]
+    QueueFull,
+    /// Secret stores are off (`enable_multiple_secret_stores = false`).
+    #[error("multiple secret stores are not enabled")]
+    StoresDisabled,
+    /// Input the service found invalid (400), with Barbican's message.
     #[error("{0}")]
-    NotFound(&'static str),
-    /// 400 with a bare message.
-    #[error("{0}")]
-    Bad(String),
-    /// 409 with a bare message.
-    #[error("{0}")]
-    Conflict(&'static str),
-    /// A known error reported as `{op} issue seen - {msg}.`
-    #[error("{1}")]
-    Issue(u16, String),
-    /// Any status with a bare message built at run time (e.g. 404 `Secret provided for 'x'
-    /// doesn't exist.`, 403 on consumer ownership).
-    #[error("{1}")]
-    Status(u16, String),
+    Invalid(String),
     /// Anything unexpected; the detail is logged, never returned.
     #[error("{0}")]
     Internal(String),

@@ -12,6 +12,7 @@
 //! An asymmetric order's `passphrase` never reaches the stored meta: it is sealed under the
 //! project KEK in the order's own columns while the order runs, and cleared when it ends.
 
+use crate::service::Missing;
 use std::sync::Arc;
 
 use chrono::NaiveDateTime;
@@ -27,7 +28,6 @@ use crate::model::{Page, Secret, OCTET_STREAM, PKCS8, TEXT_PLAIN};
 use crate::store::orders::{self as repo, OrderRow, PENDING};
 use crate::store::{containers, now, DbConn};
 
-pub const NOT_FOUND: &str = "Order not found.";
 
 /// The operation name Barbican's worker reports failures under.
 const OP: &str = "Process TypeOrder";
@@ -97,7 +97,7 @@ pub fn create(core: &Core, o: &NewOrder) -> ServiceResult<()> {
 
 /// A live order of the project (another project's order is not found either).
 pub fn get(core: &Core, id: &str, project: &str) -> ServiceResult<OrderRow> {
-    repo::get(&mut *core.conn()?, id, project)?.ok_or(ServiceError::NotFound(NOT_FOUND))
+    repo::get(&mut *core.conn()?, id, project)?.ok_or(ServiceError::NotFound(Missing::Order))
 }
 
 pub fn list(core: &Core, project: &str, meta_needle: Option<&str>, page: Page) -> ServiceResult<(Vec<OrderRow>, i64)> {
@@ -108,7 +108,7 @@ pub fn delete(core: &Core, id: &str, project: &str) -> ServiceResult<()> {
     if repo::delete(&mut *core.conn()?, id, project)? {
         Ok(())
     } else {
-        Err(ServiceError::NotFound(NOT_FOUND))
+        Err(ServiceError::NotFound(Missing::Order))
     }
 }
 
@@ -344,8 +344,6 @@ pub fn process(core: &Core, id: &str) -> ServiceResult<()> {
     }
 }
 
-/// Marker error: the order was no longer PENDING when we came to finish it.
-const ALREADY_DONE: &str = "order already processed";
 
 fn new_secret(o: &OrderRow, s: &Spec, secret_type: &str) -> Secret {
     let t = now();
@@ -430,7 +428,7 @@ fn store(core: &Core, o: &OrderRow, s: &Spec, g: Generated) -> Result<(), Failur
             tracing::info!(order = %o.id, "order processed");
             Ok(())
         }
-        Err(ServiceError::Conflict(ALREADY_DONE)) => Ok(()),
+        Err(ServiceError::OrderFinished) => Ok(()),
         Err(e) => Err(internal(e)),
     }
 }
@@ -447,22 +445,20 @@ fn finish(
         if repo::complete(c, order_id, secret_id.as_deref(), container_id.as_deref())? {
             Ok(())
         } else {
-            Err(ServiceError::Conflict(ALREADY_DONE))
+            Err(ServiceError::OrderFinished)
         }
     })
 }
 
 // ---- background processing -----------------------------------------------------------------
 
-/// Why a new asymmetric order is refused when the key-generation queue is full.
-pub const QUEUE_FULL: &str = "Key generation queue is full, please retry later";
 
 /// Reserves a place for one of the project's asymmetric orders in the key-generation queue,
 /// before anything is written: 503 when the queue (in all, or the project's share) is full.
 pub fn reserve(core: &Core, project: &str) -> ServiceResult<Ticket> {
     core.keygen.reserve(project).map_err(|full| {
         tracing::warn!(project, bound = ?full, "key-generation queue full; order refused");
-        ServiceError::Issue(503, QUEUE_FULL.into())
+        ServiceError::QueueFull
     })
 }
 

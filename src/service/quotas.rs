@@ -1,5 +1,6 @@
 //! Quotas (§5.9): -1 (any negative) unlimited, 0 disabled, n > 0 at most n live entities.
 
+use crate::service::Missing;
 use super::{ServiceError, ServiceResult};
 use crate::config::QuotasSection;
 use crate::store::quotas::{self, QuotaRow};
@@ -27,7 +28,7 @@ pub fn effective(defaults: &QuotasSection, row: Option<&QuotaRow>, r: Resource) 
 }
 
 pub fn reached() -> ServiceError {
-    ServiceError::Issue(403, "Creation not allowed because a quota has been reached".into())
+    ServiceError::QuotaReached
 }
 
 /// Checks the quota of `r` for `project` inside the caller's transaction (of which it must be
@@ -87,7 +88,6 @@ pub fn override_of(row: &QuotaRow, r: Resource) -> Option<i32> {
     }
 }
 
-pub const PROJECT_QUOTAS_NOT_FOUND: &str = "Project quotas not found.";
 
 /// `GET /v1/quotas`: the caller's effective quotas (the project is created on the way).
 pub fn effective_all(core: &super::Core, project: &str) -> ServiceResult<[(Resource, i64); 5]> {
@@ -99,7 +99,7 @@ pub fn effective_all(core: &super::Core, project: &str) -> ServiceResult<[(Resou
 
 pub fn get_override(core: &super::Core, project: &str) -> ServiceResult<QuotaRow> {
     let mut conn = core.conn()?;
-    quotas::get(&mut conn, project)?.ok_or(ServiceError::NotFound(PROJECT_QUOTAS_NOT_FOUND))
+    quotas::get(&mut conn, project)?.ok_or(ServiceError::NotFound(Missing::ProjectQuotas))
 }
 
 pub fn list_overrides(core: &super::Core, page: crate::model::Page) -> ServiceResult<(Vec<QuotaRow>, i64)> {
@@ -119,6 +119,6 @@ pub fn delete_override(core: &super::Core, project: &str) -> ServiceResult<()> {
     if quotas::delete(&mut conn, project)? {
         Ok(())
     } else {
-        Err(ServiceError::NotFound(PROJECT_QUOTAS_NOT_FOUND))
+        Err(ServiceError::NotFound(Missing::ProjectQuotas))
     }
 }

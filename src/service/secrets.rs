@@ -6,14 +6,13 @@ use diesel::Connection;
 
 use super::quotas::{self, Resource};
 use super::access::{no_check, Caller};
-use super::{Core, ServiceError, ServiceResult};
+use super::{Core, Missing, ServiceError, ServiceResult};
 use crate::policy::PolicyTarget;
 use crate::crypto;
 use crate::model::{Page, Secret, SecretConsumer, SecretFilter};
 use crate::store::secrets as repo;
 use crate::store::{now, DbConn};
 
-pub const NOT_FOUND: &str = "Secret not found.";
 
 // ---- one door: look-up, policy target, decision and operation on one connection ----------
 
@@ -131,7 +130,7 @@ pub fn with_metadata<T, E: From<ServiceError>>(
 pub fn lookup(conn: &mut DbConn, id: &str) -> ServiceResult<Secret> {
     match repo::get(conn, id)? {
         Some(s) if !s.is_expired(now()) => Ok(s),
-        _ => Err(ServiceError::NotFound(NOT_FOUND)),
+        _ => Err(ServiceError::NotFound(Missing::Secret)),
     }
 }
 
@@ -203,7 +202,7 @@ fn store_payload(
     plain: Zeroizing<Vec<u8>>,
 ) -> ServiceResult<()> {
     if secret.content_type.is_some() {
-        return Err(ServiceError::Conflict(PAYLOAD_ALREADY_SET));
+        return Err(ServiceError::PayloadAlreadySet);
     }
     core.ensure_project(conn, &secret.project_id)?;
     let (kek_id, cipher) = core.keys.active_kek(conn, &secret.project_id)?;
@@ -211,20 +210,19 @@ fn store_payload(
         .seal(&plain, &crypto::secret_aad(&secret.id, &secret.project_id, &kek_id, content_type))
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
     if !repo::set_payload(conn, &secret.id, &secret.project_id, content_type, &kek_id, &sealed)? {
-        return Err(ServiceError::Conflict(PAYLOAD_ALREADY_SET));
+        return Err(ServiceError::PayloadAlreadySet);
     }
     Ok(())
 }
 
-pub const PAYLOAD_ALREADY_SET: &str = "Secret already has data, cannot modify it.";
 
 /// Decrypts a secret's payload. A ciphertext that does not belong to this row fails here.
 fn payload_on(core: &Core, conn: &mut DbConn, secret: &Secret) -> ServiceResult<Zeroizing<Vec<u8>>> {
-    let ct = secret.content_type.as_deref().ok_or(ServiceError::NotFound(NO_PAYLOAD))?;
+    let ct = secret.content_type.as_deref().ok_or(ServiceError::NotFound(Missing::Payload))?;
     let row = repo::get_payload(conn, &secret.id, &secret.project_id)?
-        .ok_or(ServiceError::NotFound(NOT_FOUND))?;
+        .ok_or(ServiceError::NotFound(Missing::Secret))?;
     let (Some(kek_id), Some(sealed)) = (row.kek_id, row.cypher_text) else {
-        return Err(ServiceError::NotFound(NO_PAYLOAD));
+        return Err(ServiceError::NotFound(Missing::Payload));
     };
     let cipher = core.keys.kek(conn, &secret.project_id, &kek_id)?;
     cipher
@@ -232,16 +230,15 @@ fn payload_on(core: &Core, conn: &mut DbConn, secret: &Secret) -> ServiceResult<
         .map_err(|e| ServiceError::Internal(format!("secret {} does not decrypt: {e}", secret.id)))
 }
 
-pub const NO_PAYLOAD: &str = "Not Found. Sorry but your secret has no payload.";
 
 /// Deletes a secret; with `refuse_if_consumers` (microversion 1.2 without force) a secret with
 /// consumers stays.
 fn delete_on(conn: &mut DbConn, secret: &Secret, refuse_if_consumers: bool) -> ServiceResult<()> {
     match repo::delete(conn, &secret.id, &secret.project_id, refuse_if_consumers)? {
         repo::Deleted::Yes => Ok(()),
-        repo::Deleted::NotFound => Err(ServiceError::NotFound(NOT_FOUND)),
+        repo::Deleted::NotFound => Err(ServiceError::NotFound(Missing::Secret)),
         repo::Deleted::HasConsumers => {
-            Err(ServiceError::Issue(400, "Secret cannot be deleted as it has consumers.".into()))
+            Err(ServiceError::HasConsumers)
         }
     }
 }
@@ -294,14 +291,13 @@ pub fn list(
 
 // ---- user metadata -------------------------------------------------------------------------
 
-pub const META_NOT_FOUND: &str = "Secret metadata not found.";
 
 pub fn metadata(conn: &mut DbConn, id: &str) -> ServiceResult<Vec<(String, String)>> {
     Ok(repo::metadata(conn, id)?)
 }
 
 pub fn metadatum(conn: &mut DbConn, id: &str, key: &str) -> ServiceResult<String> {
-    repo::metadatum(conn, id, key)?.ok_or(ServiceError::NotFound(META_NOT_FOUND))
+    repo::metadatum(conn, id, key)?.ok_or(ServiceError::NotFound(Missing::Metadatum))
 }
 
 pub fn replace_metadata(conn: &mut DbConn, id: &str, items: &[(String, String)]) -> ServiceResult<()> {
@@ -312,20 +308,20 @@ pub fn add_metadatum(conn: &mut DbConn, id: &str, key: &str, value: &str) -> Ser
     if repo::add_metadatum(conn, id, key, value)? {
         Ok(())
     } else {
-        Err(ServiceError::Conflict("Conflict. Key in request is already in the secret metadata"))
+        Err(ServiceError::MetadatumExists)
     }
 }
 
 /// PUT …/metadata/{key}: the key must exist, and the body's key must be the URL's.
 pub fn update_metadatum(conn: &mut DbConn, id: &str, url_key: &str, body_key: &str, value: &str) -> ServiceResult<()> {
     if repo::metadatum(conn, id, url_key)?.is_none() {
-        return Err(ServiceError::NotFound(META_NOT_FOUND));
+        return Err(ServiceError::NotFound(Missing::Metadatum));
     }
     if body_key != url_key {
-        return Err(ServiceError::Conflict("Key in request data does not match key in the "));
+        return Err(ServiceError::MetadatumKeyMismatch);
     }
     if !repo::update_metadatum(conn, id, url_key, value)? {
-        return Err(ServiceError::NotFound(META_NOT_FOUND));
+        return Err(ServiceError::NotFound(Missing::Metadatum));
     }
     Ok(())
 }

@@ -1,13 +1,11 @@
 //! Secret stores (§5.10): the configured stores, the global default and each project's
 //! preferred store. Every store is served by the same envelope-encryption engine.
 
+use crate::service::Missing;
 use super::{Core, ServiceError, ServiceResult};
 use crate::config::SecretStoreSection;
 use crate::store::stores::{self as repo, StoreRow, StoreSpec, SyncError, SyncReport};
 
-pub const NOT_ENABLED: &str = "Not Found. Multiple backends support is not enabled in service configuration.";
-pub const STORE_NOT_FOUND: &str = "Not Found. Secret store not found.";
-pub const NO_PREFERRED: &str = "Not Found. No preferred secret store defined for this project.";
 
 fn specs(cfg: &SecretStoreSection) -> Vec<StoreSpec> {
     cfg.stores
@@ -50,7 +48,7 @@ pub fn list(core: &Core, project: &str) -> ServiceResult<Vec<StoreRow>> {
 }
 
 pub fn get(core: &Core, id: &str) -> ServiceResult<StoreRow> {
-    repo::get(&mut *core.conn()?, id)?.ok_or(ServiceError::NotFound(STORE_NOT_FOUND))
+    repo::get(&mut *core.conn()?, id)?.ok_or(ServiceError::NotFound(Missing::SecretStore))
 }
 
 /// The global default store; the project is created on the way, as Barbican does.
@@ -64,7 +62,7 @@ pub fn global_default(core: &Core, project: &str) -> ServiceResult<StoreRow> {
 pub fn preferred(core: &Core, project: &str) -> ServiceResult<StoreRow> {
     let mut conn = core.conn()?;
     core.ensure_project(&mut conn, project)?;
-    repo::preferred(&mut conn, project)?.ok_or(ServiceError::NotFound(NO_PREFERRED))
+    repo::preferred(&mut conn, project)?.ok_or(ServiceError::NotFound(Missing::PreferredStore))
 }
 
 pub fn set_preferred(core: &Core, project: &str, store_id: &str) -> ServiceResult<()> {
@@ -80,7 +78,7 @@ pub fn unset_preferred(core: &Core, project: &str) -> ServiceResult<()> {
     if repo::unset_preferred(&mut conn, project)? {
         Ok(())
     } else {
-        Err(ServiceError::NotFound(NO_PREFERRED))
+        Err(ServiceError::NotFound(Missing::PreferredStore))
     }
 }
 
