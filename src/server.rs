@@ -8,6 +8,7 @@ use crate::api::{self, AppState};
 use crate::config::{AuthStrategy, Config, KekProviderKind};
 use crate::kek::{file::FileProvider, KeyManager, MasterKekProvider};
 use crate::auth::keystone::KeystoneAuth;
+use crate::auth::Authenticator;
 use crate::policy::{PolicyOptions, PolicyStore};
 use crate::service::Core;
 use crate::store::{DbUrl, Store};
@@ -90,13 +91,13 @@ pub fn open_store(cfg: &Config) -> Result<Store, String> {
 
 /// Everything but the listener: checks the settings, opens the store, unseals the master KEK.
 pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
-    let keystone = match cfg.auth.strategy {
+    let auth = match cfg.auth.strategy {
         AuthStrategy::Noauth => {
             if cfg.default.production {
                 return Err("[auth] strategy = \"noauth\" is refused when [DEFAULT] production = true".into());
             }
             tracing::warn!("DEVELOPMENT ONLY: authentication is off (noauth): X-Project-Id and X-Roles headers are trusted as sent");
-            None
+            Authenticator::Noauth { admin_role: cfg.default.admin_role.clone() }
         }
         AuthStrategy::Keystone => {
             if cfg.keystone_authtoken.auth_type != "password" {
@@ -110,7 +111,7 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
             }
             let ks = KeystoneAuth::new(cfg.keystone_authtoken.clone())?;
             tracing::info!(auth_url = %cfg.keystone_authtoken.auth_url, "validating Keystone tokens");
-            Some(std::sync::Arc::new(ks))
+            Authenticator::Keystone(std::sync::Arc::new(ks))
         }
     };
     let provider = provider(&cfg, dev)?;
@@ -129,7 +130,7 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
     if let Some(r) = crate::service::stores::sync_from_config(&core, &cfg.secretstore)? {
         tracing::info!(added = ?r.added, updated = ?r.updated, removed = ?r.removed, "secret stores synchronised with [secretstore]");
     }
-    let state = web::Data::new(AppState::new(cfg, core, policy, keystone));
+    let state = web::Data::new(AppState::new(cfg, core, policy, auth));
     // Passphrases an earlier version kept in order meta are sealed (running orders) or dropped.
     if let Err(e) = crate::service::orders::seal_legacy_passphrases(&state.core) {
         tracing::error!(error = %e, "cannot look for order passphrases kept in meta by an earlier version");

@@ -19,10 +19,11 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let ctx = req.extensions().get::<RequestContext>().cloned();
         let st = req.app_data::<web::Data<AppState>>();
-        ready(match (ctx, st) {
-            (Some(ctx), Some(st)) => Ok(Caller::new(ctx, st.decide.clone())),
-            _ => {
-                let resp = ApiError::internal("request reached a handler without a context").render("");
+        let caller = ctx.zip(st).and_then(|(ctx, st)| Caller::new(ctx, st.decide.clone()));
+        ready(match caller {
+            Some(caller) => Ok(caller),
+            None => {
+                let resp = ApiError::internal("request reached a handler without a project-scoped context").render("");
                 Err(actix_web::error::InternalError::from_response("no request context", resp).into())
             }
         })

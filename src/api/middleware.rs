@@ -12,7 +12,7 @@ use super::http::{best_match, ApiVersion};
 use super::AppState;
 use crate::auth::keystone::KsFailure;
 use crate::auth::{noauth, AuthFailure};
-use crate::config::AuthStrategy;
+use crate::auth::Authenticator;
 
 /// Outermost: a fresh `req-<uuid4>` on every response, a span for the logs, an access log line.
 pub async fn request_id(
@@ -112,8 +112,8 @@ pub async fn authenticate(
         let payload = super::http::deadline_payload(req.take_payload(), within);
         req.set_payload(payload);
     }
-    let ctx = match (st.auth, &st.keystone) {
-        (AuthStrategy::Keystone, Some(ks)) => {
+    let ctx = match &st.auth {
+        Authenticator::Keystone(ks) => {
             let h = req.headers();
             let user = h.get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty());
             let service = h.get("x-service-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty());
@@ -143,10 +143,7 @@ pub async fn authenticate(
                 }
             }
         }
-        (AuthStrategy::Keystone, None) => {
-            return Ok(req.into_response(HttpResponse::InternalServerError().finish()));
-        }
-        (AuthStrategy::Noauth, _) => noauth::context(req.headers(), &st.cfg.default.admin_role),
+        Authenticator::Noauth { admin_role } => noauth::context(req.headers(), admin_role),
     };
     match ctx {
         Ok(ctx) => {

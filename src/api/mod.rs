@@ -20,8 +20,8 @@ use std::sync::Arc;
 
 use actix_web::{web, HttpResponse};
 
-use crate::auth::keystone::KeystoneAuth;
-use crate::config::{AuthStrategy, Config};
+use crate::auth::Authenticator;
+use crate::config::Config;
 use crate::policy::PolicyStore;
 use crate::service::access::Decide;
 use crate::service::{Core, ServiceError};
@@ -34,21 +34,19 @@ pub struct AppState {
     pub policy: Arc<PolicyStore>,
     /// `host_href` without its trailing slash; None = derive from the request.
     pub host_href: Option<String>,
-    pub auth: AuthStrategy,
-    pub keystone: Option<Arc<KeystoneAuth>>,
+    pub auth: Authenticator,
     /// The policy decision handed to the service with every [`Caller`].
     pub decide: Decide,
 }
 
 impl AppState {
-    pub fn new(cfg: Config, core: Core, policy: Arc<PolicyStore>, keystone: Option<Arc<KeystoneAuth>>) -> AppState {
+    pub fn new(cfg: Config, core: Core, policy: Arc<PolicyStore>, auth: Authenticator) -> AppState {
         let h = cfg.default.host_href.trim().trim_end_matches('/').to_string();
         let p = policy.clone();
         let decide: Decide = Arc::new(move |rule, ctx, target| p.enforce(rule, ctx, target));
         AppState {
             decide,
-            keystone,
-            auth: cfg.auth.strategy,
+            auth,
             host_href: if h.is_empty() { None } else { Some(h) },
             cfg,
             core: Arc::new(core),

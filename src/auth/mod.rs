@@ -3,6 +3,14 @@
 pub mod keystone;
 pub mod noauth;
 
+/// How requests are authenticated: one state, no impossible combination.
+pub enum Authenticator {
+    /// Keystone tokens (keystonemiddleware's behaviour).
+    Keystone(std::sync::Arc<keystone::KeystoneAuth>),
+    /// Development only: identity headers trusted as sent; `admin_role` when X-Roles is absent.
+    Noauth { admin_role: String },
+}
+
 /// Who is calling, as Barbican's context middleware builds it (§3).
 #[derive(Debug, Clone)]
 pub struct RequestContext {

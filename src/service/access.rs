@@ -12,16 +12,20 @@ use crate::policy::PolicyTarget;
 /// A policy decision: may this context apply this rule to this target?
 pub type Decide = Arc<dyn Fn(&str, &RequestContext, &PolicyTarget) -> bool + Send + Sync>;
 
-/// An authenticated caller (its project is always set) and the decision function.
+/// An authenticated caller and the decision function. Its project is not optional: a context
+/// without one (system or domain scope) never becomes a `Caller`.
 #[derive(Clone)]
 pub struct Caller {
+    project: String,
     ctx: RequestContext,
     decide: Decide,
 }
 
 impl Caller {
-    pub fn new(ctx: RequestContext, decide: Decide) -> Caller {
-        Caller { ctx, decide }
+    /// None when the context has no project.
+    pub fn new(ctx: RequestContext, decide: Decide) -> Option<Caller> {
+        let project = ctx.project_id.clone().filter(|p| !p.is_empty())?;
+        Some(Caller { project, ctx, decide })
     }
 
     pub fn ctx(&self) -> &RequestContext {
@@ -29,7 +33,7 @@ impl Caller {
     }
 
     pub fn project(&self) -> &str {
-        self.ctx.project()
+        &self.project
     }
 
     pub fn user(&self) -> Option<&str> {
