@@ -127,9 +127,9 @@ mod tests {
         };
         assert_eq!(c.get_or_load(&"long", || load(Duration::from_secs(3600))).await, 1);
         assert_eq!(c.get_or_load(&"long", || load(Duration::from_secs(3600))).await, 1, "cached");
-        assert_eq!(c.get_or_load(&"short", || load(Duration::from_millis(30))).await, 2);
-        assert_eq!(c.get_or_load(&"short", || load(Duration::from_millis(30))).await, 2, "not expired yet");
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(c.get_or_load(&"short", || load(Duration::from_millis(300))).await, 2);
+        assert_eq!(c.get_or_load(&"short", || load(Duration::from_millis(300))).await, 2, "not expired yet");
+        tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(c.get_or_load(&"short", || load(Duration::from_secs(3600))).await, 3, "expired: a miss");
         assert_eq!(c.get_or_load(&"short", || load(Duration::from_secs(3600))).await, 3);
         assert_eq!(c.get_or_load(&"zero", || load(Duration::ZERO)).await, 4);
@@ -145,13 +145,18 @@ mod tests {
     async fn concurrent_misses_share_one_load() {
         for ttl in [Duration::from_secs(60), Duration::ZERO] {
             let c = Arc::new(Expiring::<u32, usize>::new(10));
-            let loads = Arc::new(AtomicUsize::new(0));
+            let (loads, arrived) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
             let tasks: Vec<_> = (0..32)
                 .map(|_| {
-                    let (c, loads) = (c.clone(), loads.clone());
+                    let (c, loads, arrived) = (c.clone(), loads.clone(), arrived.clone());
                     tokio::spawn(async move {
+                        arrived.fetch_add(1, Ordering::SeqCst);
                         c.get_or_load(&7, || async {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            // Until every caller has come (and so waits on this load).
+                            while arrived.load(Ordering::SeqCst) < 32 {
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                             (loads.fetch_add(1, Ordering::SeqCst) + 1, ttl)
                         })
                         .await
