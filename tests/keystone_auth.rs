@@ -288,3 +288,44 @@ async fn service_token_is_validated_too() {
     let r = get(&s, "/v1/secrets", Some(&user)).header("X-Service-Token", &svc).send().await.unwrap();
     assert_eq!(r.status(), 200);
 }
+
+/// What the token cache keeps, and for how long: a valid token for `token_cache_time`, an invalid
+/// one too (briefly), an outage not at all, though a burst of requests during it makes one call.
+#[actix_web::test]
+async fn token_cache_lifetimes_and_outage_bursts() {
+    let Some(ks) = keystone() else { return };
+    let calls = |a: &KeystoneAuth| a.validations.load(Ordering::Relaxed);
+    let auth = KeystoneAuth::new(KeystoneSection { token_cache_time: 1, ..ks.section() }).unwrap();
+    let t = ks.token("a-observer", "proj-a").await;
+    auth.validate(&t).await.unwrap();
+    auth.validate(&t).await.unwrap();
+    assert_eq!(calls(&auth), 1, "cached");
+    assert_eq!(auth.validate("bogus").await.unwrap_err(), KsFailure::Invalid);
+    assert_eq!(auth.validate("bogus").await.unwrap_err(), KsFailure::Invalid);
+    assert_eq!(calls(&auth), 2, "an invalid token is remembered too");
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1200)).await;
+    auth.validate(&t).await.unwrap();
+    assert_eq!(calls(&auth), 3, "expired after token_cache_time");
+
+    let u = url::Url::parse(ks.url()).unwrap();
+    let on = Arc::new(AtomicBool::new(false));
+    let relay_addr = relay(format!("{}:{}", u.host_str().unwrap(), u.port().unwrap()), on.clone()).await;
+    let auth = Arc::new(
+        KeystoneAuth::new(KeystoneSection { auth_url: format!("http://{relay_addr}/v3"), ..ks.section() }).unwrap(),
+    );
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let (a, t) = (auth.clone(), t.clone());
+            actix_web::rt::spawn(async move { a.validate(&t).await })
+        })
+        .collect();
+    for task in tasks {
+        assert!(matches!(task.await.unwrap(), Err(KsFailure::Unavailable(_))));
+    }
+    assert_eq!(calls(&auth), 1, "one Keystone call for the burst");
+    assert!(matches!(auth.validate(&t).await, Err(KsFailure::Unavailable(_))));
+    assert_eq!(calls(&auth), 2, "an outage is not remembered");
+    on.store(true, Ordering::SeqCst);
+    auth.validate(&t).await.expect("recovered");
+    assert_eq!(calls(&auth), 3);
+}

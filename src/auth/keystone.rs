@@ -10,12 +10,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::OnceCell;
 
 use super::RequestContext;
+use crate::cache::Expiring;
 use crate::config::KeystoneSection;
 
 /// Why a token did not give a context.
@@ -103,8 +102,9 @@ pub struct KeystoneAuth {
     cfg: KeystoneSection,
     http: reqwest::Client,
     service: tokio::sync::Mutex<Option<ServiceToken>>,
-    cache: Mutex<HashMap<Key, (Outcome, Instant)>>,
-    inflight: Mutex<HashMap<Key, Arc<OnceCell<Outcome>>>>,
+    /// Outcomes by SHA-256 of the token (the token itself is not kept), bounded by
+    /// `cache_size`; loads are single-flight.
+    cache: Expiring<Key, Outcome>,
     /// Calls made to Keystone's validation API (for tests and metrics).
     pub validations: std::sync::atomic::AtomicU64,
 }
@@ -125,11 +125,10 @@ impl KeystoneAuth {
             .build()
             .map_err(|e| format!("HTTP client: {e}"))?;
         Ok(KeystoneAuth {
+            cache: Expiring::new(cfg.cache_size),
             cfg,
             http,
             service: tokio::sync::Mutex::new(None),
-            cache: Mutex::new(HashMap::new()),
-            inflight: Mutex::new(HashMap::new()),
             validations: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -222,49 +221,35 @@ impl KeystoneAuth {
     }
 
     /// Validates a token, through the cache; concurrent callers with the same token share one
-    /// Keystone call.
+    /// Keystone call (an outage's 503 too, which is not kept).
     pub async fn validate(&self, token: &str) -> Outcome {
         if token.is_empty() || token.len() > 8192 {
             return Err(KsFailure::Invalid);
         }
-        let k = key(token);
-        let now = Instant::now();
-        if let Some((out, until)) = self.cache.lock().get(&k) {
-            if now < *until {
-                return out.clone();
-            }
-        }
-        let cell = self.inflight.lock().entry(k).or_insert_with(|| Arc::new(OnceCell::new())).clone();
-        let out = cell.get_or_init(|| self.fetch(token)).await.clone();
-        self.remember(k, &out);
-        self.inflight.lock().remove(&k);
-        out
+        self.cache
+            .get_or_load(&key(token), || async {
+                let out = self.fetch(token).await;
+                let ttl = self.ttl(&out);
+                (out, ttl)
+            })
+            .await
     }
 
-    fn remember(&self, k: Key, out: &Outcome) {
-        let ttl = match out {
-            Ok(info) => {
-                let cfg_ttl = Duration::from_secs(self.cfg.token_cache_time);
-                match info.expires_at {
-                    Some(e) => (e - chrono::Utc::now()).to_std().unwrap_or_default().min(cfg_ttl),
-                    None => cfg_ttl,
-                }
-            }
+    /// How long an outcome is kept: never past the token's expiry nor `token_cache_time`.
+    fn ttl(&self, out: &Outcome) -> Duration {
+        if self.cfg.token_cache_time == 0 {
+            return Duration::ZERO;
+        }
+        let cfg_ttl = Duration::from_secs(self.cfg.token_cache_time);
+        match out {
+            Ok(info) => match info.expires_at {
+                Some(e) => (e - chrono::Utc::now()).to_std().unwrap_or_default().min(cfg_ttl),
+                None => cfg_ttl,
+            },
             // Invalid tokens are remembered briefly (keystonemiddleware's negative cache);
             // outages are not cached, so recovery is immediate.
             Err(KsFailure::Invalid) => Duration::from_secs(self.cfg.token_cache_time.min(10)),
             Err(KsFailure::Unavailable(_)) => Duration::ZERO,
-        };
-        if !ttl.is_zero() && self.cfg.token_cache_time > 0 {
-            let mut c = self.cache.lock();
-            if c.len() >= self.cfg.cache_size.max(1) {
-                let now = Instant::now();
-                c.retain(|_, (_, until)| *until > now);
-                if c.len() >= self.cfg.cache_size.max(1) {
-                    c.clear();
-                }
-            }
-            c.insert(k, (out.clone(), Instant::now() + ttl));
         }
     }
 

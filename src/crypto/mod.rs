@@ -7,6 +7,8 @@ pub mod keygen;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use rand::RngCore;
+use std::mem::ManuallyDrop;
+
 use zeroize::{Zeroize, Zeroizing};
 
 pub const KEY_LEN: usize = 32;
@@ -56,13 +58,27 @@ impl Key {
     }
 
     pub fn cipher(&self) -> Cipher {
-        Cipher(Aes256Gcm::new(self.0.as_slice().into()))
+        Cipher(ManuallyDrop::new(Aes256Gcm::new(self.0.as_slice().into())))
     }
 }
 
-/// An expanded AES-256-GCM key, ready to seal and open (its round keys are zeroized on drop
-/// through the `aes` crate's `zeroize` feature).
-pub struct Cipher(Aes256Gcm);
+/// An expanded AES-256-GCM key, ready to seal and open, wiped when dropped.
+pub struct Cipher(ManuallyDrop<Aes256Gcm>);
+
+impl Drop for Cipher {
+    /// `aes-gcm`'s `zeroize` feature wipes only a temporary: the AES round keys (the first two
+    /// are the key itself) and the GHASH subkey stay in memory after an `Aes256Gcm` drops, unless
+    /// the `aes` crate's own feature is on, and polyval 0.6 never wipes its CPU-detected backend.
+    /// The state is plain inline arrays (no heap), so after dropping it we zero all its bytes.
+    fn drop(&mut self) {
+        // SAFETY: the cipher is dropped once, here, and not used after; its state is flat
+        // (arrays and a CPU-feature token, no pointers), so overwriting its bytes frees nothing.
+        unsafe {
+            ManuallyDrop::drop(&mut self.0);
+            zeroize::zeroize_flat_type(&mut self.0 as *mut ManuallyDrop<Aes256Gcm>);
+        }
+    }
+}
 
 impl Cipher {
     pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
@@ -129,6 +145,21 @@ mod tests {
     fn fresh_nonce_per_seal() {
         let c = Key::generate().cipher();
         assert_ne!(c.seal(b"x", b"").unwrap(), c.seal(b"x", b"").unwrap());
+    }
+
+    /// A cipher dropped (by the project-KEK cache, say) leaves nothing behind: AES-256's first
+    /// two round keys are the key itself; after the drop every byte of the cipher is zero.
+    #[test]
+    fn cipher_wipes_its_state_on_drop() {
+        let key = Key::generate();
+        let mut slot = std::mem::MaybeUninit::new(key.cipher());
+        // The bytes of the slot (the cipher's state is plain arrays, stored inline).
+        let bytes = |s: &std::mem::MaybeUninit<Cipher>| unsafe {
+            std::slice::from_raw_parts(s.as_ptr() as *const u8, std::mem::size_of::<Cipher>()).to_vec()
+        };
+        assert!(bytes(&slot).windows(KEY_LEN).any(|w| w == key.expose()), "the key schedule starts with the key");
+        unsafe { slot.assume_init_drop() };
+        assert!(bytes(&slot).iter().all(|b| *b == 0), "a dropped cipher's memory is not wiped");
     }
 
     #[test]

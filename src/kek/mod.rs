@@ -85,9 +85,9 @@ pub struct KeyManager {
     reload: Mutex<Option<Instant>>,
     provider_name: &'static str,
     plaintext_at_rest: bool,
-    /// kek id -> (project id, cipher)
-    keks: RwLock<HashMap<String, (Arc<str>, Arc<Cipher>)>>,
-    cap: usize,
+    /// kek id -> (project id, cipher), at most `[kek] cache_size` (16 or more); a cipher
+    /// evicted, replaced or removed is zeroized when its last user drops it.
+    keks: quick_cache::sync::Cache<String, (Arc<str>, Arc<Cipher>)>,
 }
 
 const RELOAD_BACKOFF: Duration = Duration::from_secs(1);
@@ -109,8 +109,7 @@ impl KeyManager {
             provider,
             masters: RwLock::new(Masters { current: keys.current, ciphers }),
             reload: Mutex::new(None),
-            keks: RwLock::new(HashMap::new()),
-            cap: cache_size.max(16),
+            keks: crate::cache::bounded(cache_size.max(16)),
         })
     }
 
@@ -200,12 +199,7 @@ impl KeyManager {
     }
 
     fn remember(&self, kek_id: &str, project_id: &str, cipher: Arc<Cipher>) {
-        let mut map = self.keks.write();
-        if map.len() >= self.cap {
-            // Bounded: drop everything (the ciphers zeroize on drop); hot keys come back at once.
-            map.clear();
-        }
-        map.insert(kek_id.to_string(), (Arc::from(project_id), cipher));
+        self.keks.insert(kek_id.to_string(), (Arc::from(project_id), cipher));
     }
 
     /// Unwraps a project-KEK row into its raw key.
@@ -268,8 +262,8 @@ impl KeyManager {
                 keks::active_for_project(conn, project_id)?.ok_or(KekError::MissingKek(kek_id))?
             }
         };
-        if let Some((_, c)) = self.keks.read().get(&row.id) {
-            return Ok((row.id, c.clone()));
+        if let Some((_, c)) = self.keks.get(row.id.as_str()) {
+            return Ok((row.id, c));
         }
         let cipher = self.unwrap_row(&row)?;
         self.remember(&row.id, project_id, cipher.clone());
@@ -292,9 +286,9 @@ impl KeyManager {
         project_id: &str,
         kek_id: &str,
     ) -> Result<Arc<Cipher>, KekError> {
-        if let Some((p, c)) = self.keks.read().get(kek_id) {
-            if &**p == project_id {
-                return Ok(c.clone());
+        if let Some((p, c)) = self.keks.get(kek_id) {
+            if &*p == project_id {
+                return Ok(c);
             }
             return Err(KekError::MissingKek(kek_id.to_string()));
         }
