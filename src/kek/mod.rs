@@ -126,13 +126,6 @@ impl KeyManager {
         self.masters.read().current
     }
 
-    /// The master versions this server holds in memory.
-    pub fn master_versions(&self) -> Vec<i32> {
-        let mut v: Vec<i32> = self.masters.read().ciphers.keys().copied().collect();
-        v.sort_unstable();
-        v
-    }
-
     /// Loads the provider again and merges what it holds (versions already in memory stay,
     /// so rows a slow writer wrapped under a just-retired version still open here).
     fn reload_for(&self, wanted: Option<i32>) -> Result<(), KekError> {

@@ -90,10 +90,6 @@ impl Policy {
         Ok((p, warnings))
     }
 
-    pub fn options(&self) -> &PolicyOptions {
-        &self.opts
-    }
-
     /// The effective rules, sorted by name.
     pub fn dump(&self) -> BTreeMap<&str, &str> {
         self.rules.iter().map(|(k, (_, t))| (k.as_str(), t.as_str())).collect()
