@@ -34,14 +34,15 @@ mariadb -h 127.0.0.1 -u portcullis_test -pportcullis_test -e "CREATE DATABASE $D
 echo "== build"
 cargo build --locked --all-targets
 
-# The TPM tests (tests/tpm_*.rs) start their own swtpm instances through scripts/swtpm.sh and
-# use their own SQLite databases, so they run once, here.
-echo "== unit, HTTP and TPM (swtpm) tests: SQLite"
-cargo test --locked
+# Three integration binaries, each selected by target: tests/it (the HTTP suites, on every
+# backend), tests/tpm (their own swtpm instances and SQLite databases: run once) and
+# tests/keystone (a real Keystone, below).
+echo "== unit tests, HTTP tests (SQLite) and TPM tests (swtpm)"
+cargo test --locked --lib --bins --test it --test tpm
 echo "== HTTP tests: PostgreSQL ($DB)"
-PORTCULLIS_TEST_DATABASE_URL="$PG_URL" cargo test --locked --tests -- --skip 'tests::' --skip tpm_ --skip kek_file_
+PORTCULLIS_TEST_DATABASE_URL="$PG_URL" cargo test --locked --test it
 echo "== HTTP tests: MariaDB ($DB)"
-PORTCULLIS_TEST_DATABASE_URL="$MY_URL" cargo test --locked --tests -- --skip 'tests::' --skip tpm_ --skip kek_file_
+PORTCULLIS_TEST_DATABASE_URL="$MY_URL" cargo test --locked --test it
 
 echo "== python-barbicanclient against the dev server"
 PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -62,9 +63,7 @@ bash scripts/keystone.sh start "$KS_WORK" "$KS_PORT"
 KS_STARTED=1
 bash scripts/keystone.sh setup "$KS_WORK" "$KS_PORT" "http://127.0.0.1:9311" >/dev/null
 PORTCULLIS_REQUIRE_KEYSTONE=1 PORTCULLIS_TEST_KEYSTONE_ENV="$KS_WORK/users.env" \
-    cargo test --locked --test keystone_auth
-PORTCULLIS_REQUIRE_KEYSTONE=1 PORTCULLIS_TEST_KEYSTONE_ENV="$KS_WORK/users.env" \
-    cargo test --locked --test rbac_matrix
+    cargo test --locked --test keystone
 
 echo "== openstack CLI and barbican-tempest-plugin against Portcullis behind Keystone"
 RUN_OPENSTACK_CLI=1 RUN_CASTELLAN=1 ENABLE_MULTIPLE_SECRET_STORES=true POLICY_MODE=new \

@@ -2,8 +2,7 @@
 //! scripts/keystone.sh; its users file is named by PORTCULLIS_TEST_KEYSTONE_ENV). Without it
 //! these tests are skipped, unless PORTCULLIS_REQUIRE_KEYSTONE=1 (as in scripts/test.sh).
 
-mod common;
-
+use crate::common;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

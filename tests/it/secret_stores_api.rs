@@ -2,8 +2,7 @@
 //! before policy depending on the route), multiple-store mode (list, global default,
 //! preferred get/set/unset, get by id), policy in both modes, and the start-up sync.
 
-mod common;
-
+use crate::common;
 use portcullis::store::stores::{self, StoreSpec};
 use portcullis::store::{DbUrl, Store};
 use reqwest::{Method, RequestBuilder, Response};

@@ -2,8 +2,7 @@
 //! were tampered with or crafted are refused by `kek import` and change nothing on disk;
 //! forged target files are refused by `kek export`; the honest path still works after.
 
-mod tpm_common;
-
+use crate::tpm_common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

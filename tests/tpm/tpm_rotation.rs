@@ -1,7 +1,6 @@
 //! Master-KEK rotation under load, killed and resumed; project-KEK rotation with re-encryption.
 
-mod tpm_common;
-
+use crate::tpm_common;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

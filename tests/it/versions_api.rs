@@ -1,9 +1,8 @@
 //! Version discovery, health check and the cross-cutting HTTP behaviour of every response
 //! (contract §1, §2.1–§2.3, §3.2, §5.1).
 
-mod common;
-mod rawhttp;
-
+use crate::common;
+use crate::rawhttp;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -1,7 +1,6 @@
 //! `/v1/orders` (contract §5.8, with §2.3, §2.9, §4.4, §5.9 and §6.1).
 
-mod common;
-
+use crate::common;
 use std::time::{Duration, Instant};
 
 use reqwest::{Method, Response};

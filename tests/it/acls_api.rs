@@ -1,8 +1,7 @@
 //! Secret ACLs end to end (contract §5.7) and their effect on policy (§4.1, §4.2, §4.4) in both
 //! the legacy default policy and the secure-RBAC one.
 
-mod common;
-
+use crate::common;
 use portcullis::store::DbUrl;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};

@@ -2,8 +2,7 @@
 //! service refusing to start (and saying why) on a changed platform state, a tampered or
 //! missing blob, a missing device and a dictionary-attack lockout.
 
-mod tpm_common;
-
+use crate::tpm_common;
 use base64::Engine;
 use portcullis::kek::MasterKekProvider;
 use tpm_common::{stderr, stdout, Site, Swtpm};

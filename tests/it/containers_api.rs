@@ -1,8 +1,7 @@
 //! `/v1/containers` end to end (contract §5.5, with §2.3–§2.9, §4 and §5.7 for container ACLs,
 //! §5.9 for the `containers` quota, §6.2 for what deleting leaves behind).
 
-mod common;
-
+use crate::common;
 use diesel::prelude::*;
 use portcullis::store::schema::{container_consumers, container_secrets};
 use portcullis::store::DbUrl;

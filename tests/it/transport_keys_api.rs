@@ -1,8 +1,7 @@
 //! Transport keys end to end (contract §5.11): create, list (paging, plugin filter, hrefs),
 //! get (raw row, space-separated timestamps), soft delete, ids, Accept classes and policy.
 
-mod common;
-
+use crate::common;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 

@@ -2,8 +2,7 @@
 //! comes first, and the others neither fail nor abort their transaction (PostgreSQL aborts a
 //! transaction on a unique violation, even one the code catches).
 
-mod common;
-
+use crate::common;
 use std::sync::{Arc, Barrier};
 
 use diesel::prelude::*;

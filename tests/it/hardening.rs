@@ -1,8 +1,7 @@
 //! Issue 8: each attack or careless input from the outside review, reproduced; none gets
 //! through. Runs on every backend (`PORTCULLIS_TEST_DATABASE_URL`) unless a test says otherwise.
 
-mod common;
-
+use crate::common;
 use std::time::{Duration, Instant};
 
 use reqwest::Method;

@@ -1,9 +1,8 @@
 //! Behaviour checked on the wire against the reference Barbican server (pecan/webob/jsonschema
 //! details that the contract leaves implicit).
 
-mod common;
-mod rawhttp;
-
+use crate::common;
+use crate::rawhttp;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 

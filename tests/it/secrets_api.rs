@@ -1,8 +1,7 @@
 //! `/v1/secrets/{id}` and `POST /v1/secrets` (contract §5.2, with §2.3–§2.6 and §4).
 
-mod common;
-mod rawhttp;
-
+use crate::common;
+use crate::rawhttp;
 use base64::Engine;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};

@@ -1,7 +1,6 @@
 //! Secret user metadata: `/v1/secrets/{id}/metadata[/{key}]` (contract §5.3).
 
-mod common;
-
+use crate::common;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 

@@ -2,8 +2,7 @@
 //! server on the other TPM reads the first one's secrets from the shared database. The target
 //! TPM has an EK certificate from a local CA, which the source host is configured to trust.
 
-mod tpm_common;
-
+use crate::tpm_common;
 use portcullis::kek::MasterKekProvider;
 use tpm_common::{ca_bundle, stderr, stdout, Site, Swtpm};
 

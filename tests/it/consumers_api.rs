@@ -1,8 +1,7 @@
 //! Secret consumers (contract §5.4) and container consumers (§5.6), with their policy (§4.4),
 //! quota (§5.9) and the secret-deletion rule of microversion 1.2 (§5.2.9).
 
-mod common;
-
+use crate::common;
 use diesel::prelude::*;
 use portcullis::store::schema::{container_consumers, secret_consumers};
 use portcullis::store::DbUrl;

@@ -2,8 +2,7 @@
 //! merge semantics, paging) and their enforcement on secret creation, including under
 //! concurrency.
 
-mod common;
-
+use crate::common;
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{json, Value};
 

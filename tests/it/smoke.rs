@@ -1,5 +1,4 @@
-mod common;
-
+use crate::common;
 use serde_json::json;
 
 #[actix_web::test]

@@ -1,7 +1,6 @@
 //! `GET /v1/secrets`: paging, navigation links, filters and sorting (contract §2.9, §5.2.3).
 
-mod common;
-
+use crate::common;
 use reqwest::Method;
 use serde_json::{json, Value};
 

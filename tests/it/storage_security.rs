@@ -2,8 +2,7 @@
 //!
 //! Skipped when `PORTCULLIS_TEST_DATABASE_URL` names another backend.
 
-mod common;
-
+use crate::common;
 use base64::Engine;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};

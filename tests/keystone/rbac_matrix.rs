@@ -16,8 +16,7 @@
 //! PORTCULLIS_TEST_KEYSTONE_ENV. Without it the tests are skipped, unless
 //! PORTCULLIS_REQUIRE_KEYSTONE=1.
 
-mod common;
-
+use crate::common;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
