@@ -20,9 +20,11 @@ pub struct TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let h = self.handle.clone();
-        // Stop without waiting: the runtime is going away with the test.
-        drop(actix_web::rt::spawn(async move { h.stop(false).await }));
+        // The stop command is sent at once; the server's own thread carries it out, so its
+        // workers end and its state (the database pool) is dropped with them. (Spawned on the
+        // test's runtime, the server would die with it and leave its workers and pool behind:
+        // in one test binary those pools add up to more connections than PostgreSQL allows.)
+        drop(self.handle.stop(false));
     }
 }
 
@@ -73,10 +75,17 @@ pub async fn start_in(dir: tempfile::TempDir, cfg: Config) -> TestServer {
         let _g = if db_url.starts_with("sqlite") { None } else { Some(PREPARE.lock().unwrap_or_else(|e| e.into_inner())) };
         server::prepare(cfg, true).expect("server prepares")
     };
-    let (srv, addr) =
-        server::bind(state, "127.0.0.1:0".parse().unwrap(), Some(1)).expect("server binds");
-    let handle = srv.handle();
-    actix_web::rt::spawn(srv);
+    // The server runs on a thread of its own with its own actix System, as in a process.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let (srv, addr) =
+                server::bind(state, "127.0.0.1:0".parse().unwrap(), Some(1)).expect("server binds");
+            tx.send((srv.handle(), addr)).expect("test waits for the address");
+            let _ = srv.await;
+        })
+    });
+    let (handle, addr) = rx.recv().expect("server thread started");
     TestServer {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),

@@ -17,15 +17,12 @@ const FAILURE: &str = "Process TypeOrder failure seen - please contact site admi
 const QUOTA: &str = "Order creation issue seen - Creation not allowed because a quota has been reached.";
 
 /// A test server. On a database shared by the servers of this process (PostgreSQL, MariaDB)
-/// they share one master KEK too, as the replicas of one deployment do: every server finishes
-/// the orders it finds PENDING at start, whichever server created them.
+/// they share one master KEK too (`common::test_config` gives them the same test key), as the
+/// replicas of one deployment do: every server finishes the orders it finds PENDING at start,
+/// whichever server created them.
 async fn start_with(tweak: impl FnOnce(&mut portcullis::config::Config)) -> common::TestServer {
-    static SHARED_KEK: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = common::test_config(dir.path());
-    if !cfg.default.sql_connection.starts_with("sqlite") {
-        cfg.kek.file_path = SHARED_KEK.get_or_init(|| tempfile::tempdir().unwrap()).path().join("master.kek");
-    }
     tweak(&mut cfg);
     common::start_in(dir, cfg).await
 }
