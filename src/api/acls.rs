@@ -1,57 +1,53 @@
-//! `/v1/{secrets|containers}/{id}/acl` (§5.7).
+//! `/v1/{secrets|containers}/{id}/acl` (§5.7). Each route makes one service call (look-up,
+//! policy and operation in one blocking hop).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+use super::containers::container_id;
 use super::error::{respond, ApiError};
-use super::http::{base_href, fmt_ts, json_body, require_json_accept, require_json_content_type};
-use super::secrets::{ctx, enforce};
-use super::AppState;
-use crate::policy::PolicyTarget;
+use super::http::{base_href, fmt_ts, json_accept, require_json_content_type, RawJson};
+use super::secrets::secret_id;
 use super::validate::acl::parse_acl_body;
-use crate::store::acls;
+use super::AppState;
+use crate::model::Acl;
+use crate::service::access::Caller;
+use crate::service::acls::{self as svc, Entity, Owned};
 
-/// The two kinds of entity that have ACLs: same semantics, own rules and operation names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entity {
-    Secret,
-    Container,
+fn collection(e: Entity) -> &'static str {
+    match e {
+        Entity::Secret => "secrets",
+        Entity::Container => "containers",
+    }
 }
 
-impl Entity {
-    /// `entity_type` in the store and `target.<kind>.*` in policy.
-    pub fn kind(self) -> &'static str {
-        match self {
-            Entity::Secret => "secret",
-            Entity::Container => "container",
-        }
+fn op_get(e: Entity) -> &'static str {
+    match e {
+        Entity::Secret => "SecretACL(s) retrieval",
+        Entity::Container => "ContainerACL(s) retrieval",
     }
-    fn collection(self) -> &'static str {
-        match self {
-            Entity::Secret => "secrets",
-            Entity::Container => "containers",
-        }
+}
+
+fn op_update(e: Entity) -> &'static str {
+    match e {
+        Entity::Secret => "SecretACL(s) Update",
+        Entity::Container => "ContainerACL(s) Update",
     }
-    fn op_get(self) -> &'static str {
-        match self {
-            Entity::Secret => "SecretACL(s) retrieval",
-            Entity::Container => "ContainerACL(s) retrieval",
-        }
+}
+
+fn op_delete(e: Entity) -> &'static str {
+    match e {
+        Entity::Secret => "SecretACL(s) deletion",
+        Entity::Container => "ContainerACL(s) deletion",
     }
-    fn op_update(self) -> &'static str {
-        match self {
-            Entity::Secret => "SecretACL(s) Update",
-            Entity::Container => "ContainerACL(s) Update",
-        }
-    }
-    fn op_delete(self) -> &'static str {
-        match self {
-            Entity::Secret => "SecretACL(s) deletion",
-            Entity::Container => "ContainerACL(s) deletion",
-        }
-    }
-    fn rule(self, action: &str) -> String {
-        format!("{}_acls:{action}", self.kind())
+}
+
+/// The entity id of the path: 404 before any look-up when it is not a UUID4, with the
+/// entity's own message.
+fn entity_id(e: Entity, id: &str) -> Result<String, ApiError> {
+    match e {
+        Entity::Secret => secret_id(id),
+        Entity::Container => container_id(id),
     }
 }
 
@@ -64,41 +60,30 @@ pub fn container_routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn acl_routes(cfg: &mut web::ServiceConfig, e: Entity) {
-    let path = format!("/{}/{{id}}/acl", e.collection());
+    let path = format!("/{}/{{id}}/acl", collection(e));
     cfg.service(
         web::resource([path.clone(), format!("{path}/")])
-            .route(web::get().to(move |req, st, id| get_acl(req, st, id, e)))
-            .route(web::put().to(move |req, st, id, body| write_acl(req, st, id, body, e, false)))
-            .route(web::patch().to(move |req, st, id, body| write_acl(req, st, id, body, e, true)))
-            .route(web::delete().to(move |req, st, id| delete_acl(req, st, id, e)))
+            .route(web::get().to(move |req, st, caller, id| get_acl(req, st, caller, id, e)))
+            .route(web::put().to(move |req, st, caller, id, body| write_acl(req, st, caller, id, body, e, false)))
+            .route(web::patch().to(move |req, st, caller, id, body| write_acl(req, st, caller, id, body, e, true)))
+            .route(web::delete().to(move |st, caller, id| delete_acl(st, caller, id, e)))
             .default_service(web::to(move |req, st| not_allowed(req, st, e))),
     );
 }
 
-/// The entity's id, project and creator, after its id check and look-up.
-async fn lookup(req: &HttpRequest, st: &AppState, id: &str, e: Entity) -> Result<(String, String, Option<String>), ApiError> {
-    Ok(match e {
-        Entity::Secret => {
-            let s = super::secrets::load(st, req, id, false).await?.secret;
-            (s.id, s.project_id, s.creator_id)
-        }
-        Entity::Container => {
-            let c = super::containers::load(st, req, id).await?.container;
-            (c.id, c.project_id, c.creator_id)
-        }
-    })
-}
-
 /// Routing 405: the entity is looked up first (§2.3.4), so a bad or unknown id is still 404.
 async fn not_allowed(req: HttpRequest, st: web::Data<AppState>, e: Entity) -> HttpResponse {
-    let id = req.match_info().get("id").unwrap_or("").to_string();
-    match lookup(&req, &st, &id, e).await {
-        Ok(_) => ApiError::method_not_allowed("DELETE, GET, PATCH, PUT").render(""),
+    let r = async {
+        let id = entity_id(e, req.match_info().get("id").unwrap_or(""))?;
+        st.call(move |core| svc::exists(core, e, &id)).await
+    };
+    match r.await {
+        Ok(()) => ApiError::method_not_allowed("DELETE, GET, PATCH, PUT").render(""),
         Err(e) => e.render(""),
     }
 }
 
-pub fn acl_json(list: &[acls::Acl]) -> Value {
+pub fn acl_json(list: &[Acl]) -> Value {
     if list.is_empty() {
         return json!({"read": {"project-access": true}});
     }
@@ -113,53 +98,46 @@ pub fn acl_json(list: &[acls::Acl]) -> Value {
     Value::Object(m)
 }
 
-/// Look-up, then the policy on a target with only the entity's project and creator (§4.1).
-async fn authorize(req: &HttpRequest, st: &AppState, id: &str, e: Entity, action: &str, json_only: bool) -> Result<String, ApiError> {
-    let (id, project, creator) = lookup(req, st, id, e).await?;
-    if json_only {
-        require_json_accept(req)?;
-    }
-    let ctx = ctx(req)?;
-    let t = PolicyTarget::entity(e.kind(), &project, creator.as_deref(), false, None, false);
-    enforce(st, &e.rule(action), &ctx, &t)?;
-    Ok(id)
-}
-
-async fn get_acl(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>, e: Entity) -> HttpResponse {
-    respond(e.op_get(), async {
-        let id = authorize(&req, &st, &id, e, "get", true).await?;
-        let list = st.run(move |core| Ok(acls::list(&mut *core.conn()?, e.kind(), &id)?)).await?;
+async fn get_acl(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, e: Entity) -> HttpResponse {
+    respond(op_get(e), async {
+        let id = entity_id(e, &id)?;
+        let pre = json_accept::<Owned>(&req);
+        let list = st.call(move |core| svc::get(core, &caller, e, &id, pre)).await?;
         Ok(HttpResponse::Ok().json(acl_json(&list)))
     }
     .await)
 }
 
-async fn write_acl(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>, body: web::Payload, e: Entity, patch: bool) -> HttpResponse {
-    respond(e.op_update(), async {
-        let id = authorize(&req, &st, &id, e, "put_patch", true).await?;
-        require_json_content_type(&req)?;
-        let v = json_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let changes = parse_acl_body(&v)?;
-        let href = format!("{}/v1/{}/{id}/acl", base_href(&req, &st), e.collection());
-        st.run(move |core| {
-            let mut c = core.conn()?;
-            if patch {
-                acls::patch(&mut c, e.kind(), &id, &changes)?;
-            } else {
-                acls::replace(&mut c, e.kind(), &id, &changes)?;
-            }
-            Ok(())
-        })
-        .await?;
+async fn write_acl(
+    req: HttpRequest,
+    st: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Payload,
+    e: Entity,
+    patch: bool,
+) -> HttpResponse {
+    respond(op_update(e), async {
+        let id = entity_id(e, &id)?;
+        let pre = json_accept::<Owned>(&req);
+        // After policy: Content-Type, then the body.
+        let content_type = require_json_content_type(&req);
+        let raw = RawJson::read(&st, body).await?;
+        let input = move || {
+            content_type?;
+            parse_acl_body(&raw.parse()?)
+        };
+        let href = format!("{}/v1/{}/{id}/acl", base_href(&req, &st), collection(e));
+        st.call(move |core| svc::set(core, &caller, e, &id, pre, input, patch)).await?;
         Ok(HttpResponse::Ok().json(json!({"acl_ref": href})))
     }
     .await)
 }
 
-async fn delete_acl(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>, e: Entity) -> HttpResponse {
-    respond(e.op_delete(), async {
-        let id = authorize(&req, &st, &id, e, "delete", false).await?;
-        st.run(move |core| Ok(acls::delete_all(&mut *core.conn()?, e.kind(), &id)?)).await?;
+async fn delete_acl(st: web::Data<AppState>, caller: Caller, id: web::Path<String>, e: Entity) -> HttpResponse {
+    respond(op_delete(e), async {
+        let id = entity_id(e, &id)?;
+        st.call(move |core| svc::remove(core, &caller, e, &id)).await?;
         Ok(HttpResponse::Ok().content_type("application/json").body("null"))
     }
     .await)

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{object_with_required, Prop, Ty};
 use crate::api::error::ApiError;
 use crate::api::http::py_repr;
-use crate::service::containers::NewContainerReq;
+use crate::service::containers::{LinkReq, NewContainerReq};
 
 const CONTAINER_SCHEMA: &str = "Container";
 const CONTAINER_TYPES: [&str; 3] = ["generic", "rsa", "certificate"];
@@ -137,17 +137,20 @@ static CONTAINER_SECRET_PROPS: [Prop; 2] = [
     Prop { min_len: Some(1), ..Prop::new("secret_ref", Ty::Str) },
 ];
 
-/// The `ContainerSecret` body of `…/containers/{id}/secrets`: (name, secret_ref).
-pub fn container_secret_body(v: &Value) -> Result<(Option<String>, String), ApiError> {
+/// The `ContainerSecret` body of `…/containers/{id}/secrets`: the link's name, the
+/// `secret_ref` as given and the secret id in it (its last path segment).
+pub fn container_secret_body(v: &Value) -> Result<LinkReq, ApiError> {
     let obj = object_with_required("ContainerSecret", v, &["secret_ref"], &CONTAINER_SECRET_PROPS)?;
-    Ok((
-        obj.get("name").and_then(Value::as_str).map(str::to_string),
-        obj["secret_ref"].as_str().unwrap_or_default().to_string(),
-    ))
+    let secret_ref = obj["secret_ref"].as_str().unwrap_or_default().to_string();
+    Ok(LinkReq {
+        name: obj.get("name").and_then(Value::as_str).map(str::to_string),
+        secret_id: last_segment(&secret_ref).to_string(),
+        secret_ref,
+    })
 }
 
 /// The secret id of a `secret_ref` given to `…/containers/{id}/secrets` (last path segment).
-pub fn last_segment(r: &str) -> &str {
+fn last_segment(r: &str) -> &str {
     r.rsplit('/').next().unwrap_or(r)
 }
 
