@@ -62,7 +62,7 @@ fn consumer_id(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 /// What every consumer route checks between the look-up and the policy: the consumer id of
 /// the path (if any), then Accept.
-fn pre<T>(req: &HttpRequest) -> impl FnOnce(&T) -> Result<(), ApiError> {
+fn pre_checks<T>(req: &HttpRequest) -> impl FnOnce(&T) -> Result<(), ApiError> {
     let cid = consumer_id(req).map(drop);
     let accept = require_json_accept(req);
     move |_| cid.and(accept)
@@ -125,7 +125,7 @@ async fn list_secret(req: HttpRequest, st: web::Data<AppState>, caller: Caller, 
         let id = secret_id(&id)?;
         let pg = page(&query_pairs(&req), &st);
         let link = format!("{}/v1/secrets/{id}/consumers", base_href(&req, &st));
-        let pre = pre(&req);
+        let pre = pre_checks(&req);
         let (rows, total) = st.call(move |core| svc::list_secret(core, &caller, &id, pre, pg)).await?;
         let items = rows.iter().map(secret_consumer_json).collect();
         Ok(HttpResponse::Ok().json(paged_body("consumers", items, total, pg, &link, &[])))
@@ -136,7 +136,7 @@ async fn list_secret(req: HttpRequest, st: web::Data<AppState>, caller: Caller, 
 async fn register_secret(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("SecretConsumer creation", async {
         let id = secret_id(&id)?;
-        let pre = pre(&req);
+        let pre = pre_checks(&req);
         // After policy: Content-Type, then (once the caller's project exists) the body.
         let content_type = require_json_content_type(&req);
         let raw = RawJson::read(&st, body).await?;
@@ -153,7 +153,7 @@ async fn register_secret(req: HttpRequest, st: web::Data<AppState>, caller: Call
 async fn remove_secret(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("SecretConsumer deletion", async {
         let id = secret_id(&id)?;
-        let pre = pre(&req);
+        let pre = pre_checks(&req);
         let content_type = require_json_content_type(&req);
         let raw = RawJson::read(&st, body).await?;
         let input = move || {
@@ -170,7 +170,7 @@ async fn get_secret_consumer(req: HttpRequest, st: web::Data<AppState>, caller: 
     let (id, cid) = path.into_inner();
     respond("SecretConsumer retrieval", async {
         let id = secret_id(&id)?;
-        let pre = pre(&req);
+        let pre = pre_checks(&req);
         let c = st.call(move |core| svc::get_secret(core, &caller, &id, &cid, pre)).await?;
         Ok(HttpResponse::Ok().json(secret_consumer_json(&c)))
     }
@@ -184,7 +184,7 @@ async fn list_container(req: HttpRequest, st: web::Data<AppState>, caller: Calle
         let id = container_id(&id)?;
         let pg = page(&query_pairs(&req), &st);
         let link = format!("{}/v1/containers/{id}/consumers", base_href(&req, &st));
-        let pre = pre(&req);
+        let pre = pre_checks(&req);
         let (rows, total) = st.call(move |core| svc::list_container(core, &caller, &id, pre, pg)).await?;
         let items = rows.iter().map(container_consumer_json).collect();
         Ok(HttpResponse::Ok().json(paged_body("consumers", items, total, pg, &link, &[])))
@@ -195,7 +195,7 @@ async fn list_container(req: HttpRequest, st: web::Data<AppState>, caller: Calle
 async fn register_container(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("ContainerConsumer creation", async {
         let id = container_id(&id)?;
-        let pre = pre(&req);
+        let pre = pre_checks(&req);
         let content_type = require_json_content_type(&req);
         let raw = RawJson::read(&st, body).await?;
         let input = move || container_consumer_body(&raw.parse()?);
@@ -212,7 +212,7 @@ async fn register_container(req: HttpRequest, st: web::Data<AppState>, caller: C
 async fn remove_container(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("ContainerConsumer deletion", async {
         let id = container_id(&id)?;
-        let pre = pre(&req);
+        let pre = pre_checks(&req);
         let content_type = require_json_content_type(&req);
         let raw = RawJson::read(&st, body).await?;
         let input = move || {
@@ -229,7 +229,7 @@ async fn get_container_consumer(req: HttpRequest, st: web::Data<AppState>, calle
     let (id, cid) = path.into_inner();
     respond("ContainerConsumer retrieval", async {
         let id = container_id(&id)?;
-        let pre = pre(&req);
+        let pre = pre_checks(&req);
         let c = st.call(move |core| svc::get_container(core, &caller, &id, &cid, pre)).await?;
         Ok(HttpResponse::Ok().json(container_consumer_json(&c)))
     }
