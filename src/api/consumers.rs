@@ -1,4 +1,6 @@
 //! Consumers: `/v1/secrets/{id}/consumers` (§5.4) and `/v1/containers/{id}/consumers` (§5.6).
+//! Each route makes one service call (look-up, policy and operation in one blocking hop); all
+//! are JSON-only, negotiated between the look-up and the policy.
 //!
 //! Registered before the secrets routes, whose catch-all would otherwise take these paths.
 
@@ -6,17 +8,19 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::containers::{self as containers_api, container_json, object_with_required};
+use super::containers::{self as containers_api, container_id, container_json};
 use super::error::{respond, ApiError};
 use super::http::{
-    base_href, fmt_ts, json_body, page, paged_body, query_pairs, require_json_accept, require_json_content_type,
-    valid_uuid4,
+    base_href, fmt_ts, page, paged_body, query_pairs, require_json_accept, require_json_content_type, valid_uuid4,
+    RawJson,
 };
-use super::secrets::{self as secrets_api, ctx, enforce, secret_json};
-use super::validate::{Prop, Ty};
+use super::secrets::{secret_id, secret_json};
+use super::validate::consumer::{container_consumer_body, secret_consumer_body};
 use super::AppState;
+use crate::model::{ContainerConsumerRecord, SecretConsumerRecord};
+use crate::service::access::Caller;
 use crate::service::consumers as svc;
-use crate::store::consumers::{ContainerConsumerRecord, SecretConsumerKey, SecretConsumerRecord};
+use crate::service::secrets as secret_svc;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -56,26 +60,33 @@ fn consumer_id(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// What every consumer route checks between the look-up and the policy: the consumer id of
+/// the path (if any), then Accept.
+fn pre_checks<T>(req: &HttpRequest) -> impl FnOnce(&T) -> Result<(), ApiError> {
+    let cid = consumer_id(req).map(drop);
+    let accept = require_json_accept(req);
+    move |_| cid.and(accept)
+}
+
 /// Routing 405: the secret is looked up and the consumer id checked first.
 async fn secret_not_allowed(req: HttpRequest, st: web::Data<AppState>, allow: &'static str) -> HttpResponse {
-    let id = req.match_info().get("id").unwrap_or("").to_string();
-    let r = match secrets_api::load(&st, &req, &id, false).await {
-        Ok(_) => consumer_id(&req).map(|_| ()),
-        Err(e) => Err(e),
+    let r = async {
+        let id = secret_id(req.match_info().get("id").unwrap_or(""))?;
+        st.call(move |core| secret_svc::exists(core, &id)).await?;
+        consumer_id(&req).map(drop)
     };
-    match r {
+    match r.await {
         Ok(()) => ApiError::method_not_allowed(allow).render(""),
         Err(e) => e.render(""),
     }
 }
 
 async fn container_not_allowed(req: HttpRequest, st: web::Data<AppState>, allow: &'static str) -> HttpResponse {
-    let id = req.match_info().get("id").unwrap_or("").to_string();
-    let r = match containers_api::load(&st, &req, &id).await {
-        Ok(_) => consumer_id(&req).map(|_| ()),
-        Err(e) => Err(e),
+    let r = async {
+        containers_api::must_exist(&req, &st).await?;
+        consumer_id(&req).map(drop)
     };
-    match r {
+    match r.await {
         Ok(()) => ApiError::method_not_allowed(allow).render(""),
         Err(e) => e.render(""),
     }
@@ -84,39 +95,6 @@ async fn container_not_allowed(req: HttpRequest, st: web::Data<AppState>, allow:
 /// `{base}/v1/consumers/{id}/consumers`: the (nonexistent) URL Barbican puts in `Location`.
 fn bogus_location(req: &HttpRequest, st: &AppState, id: &str) -> String {
     format!("{}/v1/consumers/{id}/consumers", base_href(req, st))
-}
-
-// ---- bodies ----------------------------------------------------------------------------------
-
-static SECRET_CONSUMER_PROPS: [Prop; 3] = [
-    Prop { min_len: Some(1), ..Prop::new("service", Ty::Str).max(255) },
-    Prop { min_len: Some(1), ..Prop::new("resource_type", Ty::Str).max(255) },
-    // Barbican sets no maximum, but its column holds 36 characters (longer ids only fit on
-    // SQLite); a clear 400 instead of a database error.
-    Prop { min_len: Some(1), ..Prop::new("resource_id", Ty::Str).max(36) },
-];
-
-/// The `Secret Consumer` body.
-pub fn secret_consumer_body(v: &Value) -> Result<SecretConsumerKey, ApiError> {
-    let obj = object_with_required(
-        "Secret Consumer",
-        v,
-        &["service", "resource_type", "resource_id"],
-        &SECRET_CONSUMER_PROPS,
-    )?;
-    let s = |k: &str| obj[k].as_str().unwrap_or_default().to_string();
-    Ok(SecretConsumerKey { service: s("service"), resource_type: s("resource_type"), resource_id: s("resource_id") })
-}
-
-static CONTAINER_CONSUMER_PROPS: [Prop; 2] = [
-    Prop { min_len: Some(1), ..Prop::new("URL", Ty::Str).max(255) },
-    Prop { min_len: Some(1), ..Prop::new("name", Ty::Str).max(36) },
-];
-
-/// The `Consumer` body of container consumers: (name, URL).
-pub fn container_consumer_body(v: &Value) -> Result<(String, String), ApiError> {
-    let obj = object_with_required("Consumer", v, &["name", "URL"], &CONTAINER_CONSUMER_PROPS)?;
-    Ok((obj["name"].as_str().unwrap_or_default().to_string(), obj["URL"].as_str().unwrap_or_default().to_string()))
 }
 
 fn secret_consumer_json(c: &SecretConsumerRecord) -> Value {
@@ -142,70 +120,58 @@ fn container_consumer_json(c: &ContainerConsumerRecord) -> Value {
 
 // ---- secret consumers ------------------------------------------------------------------------
 
-/// Look-up, Accept negotiation (all consumer routes are JSON-only), then policy.
-async fn authorize_secret(req: &HttpRequest, st: &AppState, id: &str, rule: &str) -> Result<crate::model::Secret, ApiError> {
-    let l = secrets_api::load(st, req, id, false).await?;
-    require_json_accept(req)?;
-    enforce(st, rule, &ctx(req)?, &l.target())?;
-    Ok(l.secret)
-}
-
-async fn list_secret(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+async fn list_secret(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> HttpResponse {
     respond("SecretConsumers(s) retrieval", async {
-        let secret = authorize_secret(&req, &st, &id, "secret_consumers:get").await?;
+        let id = secret_id(&id)?;
         let pg = page(&query_pairs(&req), &st);
-        let sid = secret.id.clone();
-        let (rows, total) = st.run(move |core| svc::list_secret(core, &sid, pg)).await?;
+        let link = format!("{}/v1/secrets/{id}/consumers", base_href(&req, &st));
+        let pre = pre_checks(&req);
+        let (rows, total) = st.call(move |core| svc::list_secret(core, &caller, &id, pre, pg)).await?;
         let items = rows.iter().map(secret_consumer_json).collect();
-        let link = format!("{}/v1/secrets/{}/consumers", base_href(&req, &st), secret.id);
         Ok(HttpResponse::Ok().json(paged_body("consumers", items, total, pg, &link, &[])))
     }
     .await)
 }
 
-async fn register_secret(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>, body: web::Payload) -> HttpResponse {
+async fn register_secret(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("SecretConsumer creation", async {
-        let secret = authorize_secret(&req, &st, &id, "secret_consumers:post").await?;
-        require_json_content_type(&req)?;
-        // Barbican creates the caller's project before it reads the body.
-        let project = ctx(&req)?.project().to_string();
-        let p = project.clone();
-        st.run(move |core| core.ensure_project(&mut *core.conn()?, &p)).await?;
-        let v = json_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let k = secret_consumer_body(&v)?;
-        let sid = secret.id.clone();
-        let (s, consumers) = st.run(move |core| svc::register_secret(core, &sid, &project, &k)).await?;
-        let base = base_href(&req, &st);
+        let id = secret_id(&id)?;
+        let pre = pre_checks(&req);
+        // After policy: Content-Type, then (once the caller's project exists) the body.
+        let content_type = require_json_content_type(&req);
+        let raw = RawJson::read(&st, body).await?;
+        let input = move || secret_consumer_body(&raw.parse()?);
+        let (s, consumers) =
+            st.call(move |core| svc::register_secret(core, &caller, &id, pre, || content_type, input)).await?;
         Ok(HttpResponse::Ok()
             .insert_header((header::LOCATION, bogus_location(&req, &st, &s.id)))
-            .json(secret_json(&s, &base, Some(consumers.as_slice()))))
+            .json(secret_json(&s, &base_href(&req, &st), Some(consumers.as_slice()))))
     }
     .await)
 }
 
-async fn remove_secret(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>, body: web::Payload) -> HttpResponse {
+async fn remove_secret(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("SecretConsumer deletion", async {
-        let secret = authorize_secret(&req, &st, &id, "secret_consumers:delete").await?;
-        require_json_content_type(&req)?;
-        let v = json_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let k = secret_consumer_body(&v)?;
-        let project = ctx(&req)?.project().to_string();
-        let (s, consumers) = st.run(move |core| svc::remove_secret(core, &secret, &project, &k)).await?;
+        let id = secret_id(&id)?;
+        let pre = pre_checks(&req);
+        let content_type = require_json_content_type(&req);
+        let raw = RawJson::read(&st, body).await?;
+        let input = move || {
+            content_type?;
+            secret_consumer_body(&raw.parse()?)
+        };
+        let (s, consumers) = st.call(move |core| svc::remove_secret(core, &caller, &id, pre, input)).await?;
         Ok(HttpResponse::Ok().json(secret_json(&s, &base_href(&req, &st), Some(consumers.as_slice()))))
     }
     .await)
 }
 
-async fn get_secret_consumer(req: HttpRequest, st: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
-    let (id, _) = path.into_inner();
+async fn get_secret_consumer(req: HttpRequest, st: web::Data<AppState>, caller: Caller, path: web::Path<(String, String)>) -> HttpResponse {
+    let (id, cid) = path.into_inner();
     respond("SecretConsumer retrieval", async {
-        let l = secrets_api::load(&st, &req, &id, false).await?;
-        let cid = consumer_id(&req)?.unwrap_or_default();
-        require_json_accept(&req)?;
-        // `consumer:get` is a container rule: with a secret target only its role checks can pass.
-        enforce(&st, "consumer:get", &ctx(&req)?, &l.target())?;
-        let sid = l.secret.id;
-        let c = st.run(move |core| svc::get_secret(core, &sid, &cid)).await?;
+        let id = secret_id(&id)?;
+        let pre = pre_checks(&req);
+        let c = st.call(move |core| svc::get_secret(core, &caller, &id, &cid, pre)).await?;
         Ok(HttpResponse::Ok().json(secret_consumer_json(&c)))
     }
     .await)
@@ -213,106 +179,59 @@ async fn get_secret_consumer(req: HttpRequest, st: web::Data<AppState>, path: we
 
 // ---- container consumers ---------------------------------------------------------------------
 
-async fn authorize_container(
-    req: &HttpRequest,
-    st: &AppState,
-    id: &str,
-    rule: &str,
-) -> Result<crate::store::containers::Container, ApiError> {
-    let l = containers_api::load(st, req, id).await?;
-    require_json_accept(req)?;
-    enforce(st, rule, &ctx(req)?, &l.target())?;
-    Ok(l.container)
-}
-
-async fn list_container(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+async fn list_container(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> HttpResponse {
     respond("ContainerConsumers(s) retrieval", async {
-        let container = authorize_container(&req, &st, &id, "container_consumers:get").await?;
+        let id = container_id(&id)?;
         let pg = page(&query_pairs(&req), &st);
-        let cid = container.id.clone();
-        let (rows, total) = st.run(move |core| svc::list_container(core, &cid, pg)).await?;
+        let link = format!("{}/v1/containers/{id}/consumers", base_href(&req, &st));
+        let pre = pre_checks(&req);
+        let (rows, total) = st.call(move |core| svc::list_container(core, &caller, &id, pre, pg)).await?;
         let items = rows.iter().map(container_consumer_json).collect();
-        let link = format!("{}/v1/containers/{}/consumers", base_href(&req, &st), container.id);
         Ok(HttpResponse::Ok().json(paged_body("consumers", items, total, pg, &link, &[])))
     }
     .await)
 }
 
-async fn register_container(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>, body: web::Payload) -> HttpResponse {
+async fn register_container(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("ContainerConsumer creation", async {
-        let container = authorize_container(&req, &st, &id, "container_consumers:post").await?;
-        require_json_content_type(&req)?;
-        let project = ctx(&req)?.project().to_string();
-        let p = project.clone();
-        st.run(move |core| core.ensure_project(&mut *core.conn()?, &p)).await?;
-        let v = json_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let (name, url) = container_consumer_body(&v)?;
-        let cid = container.id.clone();
-        let view = st.run(move |core| svc::register_container(core, &cid, &project, &name, &url)).await?;
+        let id = container_id(&id)?;
+        let pre = pre_checks(&req);
+        let content_type = require_json_content_type(&req);
+        let raw = RawJson::read(&st, body).await?;
+        let input = move || container_consumer_body(&raw.parse()?);
+        let location = bogus_location(&req, &st, &id);
+        let view =
+            st.call(move |core| svc::register_container(core, &caller, &id, pre, || content_type, input)).await?;
         Ok(HttpResponse::Ok()
-            .insert_header((header::LOCATION, bogus_location(&req, &st, &container.id)))
+            .insert_header((header::LOCATION, location))
             .json(container_json(&view, &base_href(&req, &st))))
     }
     .await)
 }
 
-async fn remove_container(req: HttpRequest, st: web::Data<AppState>, id: web::Path<String>, body: web::Payload) -> HttpResponse {
+async fn remove_container(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("ContainerConsumer deletion", async {
-        let container = authorize_container(&req, &st, &id, "container_consumers:delete").await?;
-        require_json_content_type(&req)?;
-        let v = json_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let (name, url) = container_consumer_body(&v)?;
-        let project = ctx(&req)?.project().to_string();
-        let view = st.run(move |core| svc::remove_container(core, &container, &project, &name, &url)).await?;
+        let id = container_id(&id)?;
+        let pre = pre_checks(&req);
+        let content_type = require_json_content_type(&req);
+        let raw = RawJson::read(&st, body).await?;
+        let input = move || {
+            content_type?;
+            container_consumer_body(&raw.parse()?)
+        };
+        let view = st.call(move |core| svc::remove_container(core, &caller, &id, pre, input)).await?;
         Ok(HttpResponse::Ok().json(container_json(&view, &base_href(&req, &st))))
     }
     .await)
 }
 
-async fn get_container_consumer(req: HttpRequest, st: web::Data<AppState>, path: web::Path<(String, String)>) -> HttpResponse {
-    let (id, _) = path.into_inner();
+async fn get_container_consumer(req: HttpRequest, st: web::Data<AppState>, caller: Caller, path: web::Path<(String, String)>) -> HttpResponse {
+    let (id, cid) = path.into_inner();
     respond("ContainerConsumer retrieval", async {
-        let l = containers_api::load(&st, &req, &id).await?;
-        let cid = consumer_id(&req)?.unwrap_or_default();
-        require_json_accept(&req)?;
-        enforce(&st, "consumer:get", &ctx(&req)?, &l.target())?;
-        let container_id = l.container.id;
-        let c = st.run(move |core| svc::get_container(core, &container_id, &cid)).await?;
+        let id = container_id(&id)?;
+        let pre = pre_checks(&req);
+        let c = st.call(move |core| svc::get_container(core, &caller, &id, &cid, pre)).await?;
         Ok(HttpResponse::Ok().json(container_consumer_json(&c)))
     }
     .await)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn msg(e: ApiError) -> String {
-        match e.desc {
-            super::super::error::Desc::Bare(m) => m,
-            d => format!("{d:?}"),
-        }
-    }
-
-    #[test]
-    fn consumer_messages() {
-        let p = "Provided object does not match schema 'Secret Consumer': ";
-        assert_eq!(
-            msg(secret_consumer_body(&json!({"service": "a", "resource_id": "b"})).unwrap_err()),
-            format!("{p}'resource_type' is a required property. Invalid property: 'None'")
-        );
-        assert_eq!(
-            msg(secret_consumer_body(&json!({"service": "", "resource_type": "t", "resource_id": "b"})).unwrap_err()),
-            format!("{p}'' should be non-empty. Invalid property: 'service'")
-        );
-        assert_eq!(
-            msg(container_consumer_body(&json!({"name": "a"})).unwrap_err()),
-            "Provided object does not match schema 'Consumer': 'URL' is a required property. Invalid property: 'None'"
-        );
-        assert_eq!(
-            msg(container_consumer_body(&json!({"name": "a".repeat(37), "URL": "u"})).unwrap_err()),
-            format!("Provided object does not match schema 'Consumer': '{}' is too long. Invalid property: 'name'", "a".repeat(37))
-        );
-        assert_eq!(container_consumer_body(&json!({"name": "n", "URL": "u"})).unwrap(), ("n".into(), "u".into()));
-    }
 }

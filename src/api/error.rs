@@ -193,6 +193,7 @@ impl From<ServiceError> for ApiError {
                 409,
                 "Conflict. A secret with that name and ID is already stored in this container. The same secret can exist in a container as long as the name is unique.",
             ),
+            ServiceError::ContainerNotGeneric => ApiError::bare(400, "Only 'generic' containers can be modified."),
             ServiceError::QueueFull => ApiError {
                 retry_after: Some(5),
                 ..ApiError::issue(503, "Key generation queue is full, please retry later")

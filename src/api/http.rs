@@ -90,6 +90,13 @@ pub fn require_json_accept(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
+/// [`require_json_accept`] as the hook an operation runs between its look-up and its policy
+/// decision, where Barbican negotiates: an unknown id is 404 before it is 406.
+pub fn json_accept<T: ?Sized>(req: &HttpRequest) -> impl FnOnce(&T) -> Result<(), ApiError> {
+    let verdict = require_json_accept(req);
+    move |_| verdict
+}
+
 /// The media type of the request's Content-Type, lowercased, without parameters.
 pub fn content_media_type(req: &HttpRequest) -> Option<String> {
     header_str(req, header::CONTENT_TYPE)
@@ -165,6 +172,26 @@ pub fn json_from_bytes(bytes: &[u8], overflow: bool) -> Result<Value, ApiError> 
     refuse_nul(&v)?;
     strip_strings(&mut v);
     Ok(v)
+}
+
+/// A JSON body read (bounded) before a route's one service call, and parsed by the call's hook
+/// once the policy has allowed the request: Barbican reads the body after its policy check, so
+/// a malformed body of a forbidden request is still 403.
+pub struct RawJson {
+    bytes: Vec<u8>,
+    overflow: bool,
+}
+
+impl RawJson {
+    pub async fn read(st: &AppState, payload: web::Payload) -> Result<RawJson, ApiError> {
+        let (bytes, overflow) = read_body(payload, st.cfg.default.max_allowed_request_size_in_bytes).await?;
+        Ok(RawJson { bytes, overflow })
+    }
+
+    /// The body as [`json_body`] takes it.
+    pub fn parse(&self) -> Result<Value, ApiError> {
+        json_from_bytes(&self.bytes, self.overflow)
+    }
 }
 
 /// [`json_body_raw`], then every string at every depth stripped (§2.4). A NUL character in any

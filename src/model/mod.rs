@@ -102,3 +102,10 @@ pub struct Page {
     pub offset: i64,
     pub limit: i64,
 }
+
+mod acl;
+mod consumer;
+mod container;
+pub use acl::*;
+pub use consumer::*;
+pub use container::*;

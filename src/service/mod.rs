@@ -2,6 +2,7 @@
 //! Runs on blocking threads; knows neither HTTP nor SQL dialects.
 
 pub mod access;
+pub mod acls;
 pub mod consumers;
 pub mod containers;
 pub mod keygen_queue;
@@ -67,6 +68,9 @@ pub enum ServiceError {
     ConsumerNotOwned,
     #[error("the container already links that secret under that name")]
     DuplicateLink,
+    /// Secrets are added only to generic containers.
+    #[error("the container is not generic")]
+    ContainerNotGeneric,
     /// The order was no longer PENDING when its processing came to finish it.
     #[error("order already processed")]
     OrderFinished,

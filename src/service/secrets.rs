@@ -41,8 +41,8 @@ fn find(conn: &mut DbConn, caller: &Caller, id: &str, with_consumers: bool) -> S
 }
 
 /// Look-up, then `pre` (checks Barbican runs before its policy), then the policy `rule`: the
-/// start of every single-secret operation, on the operation's own connection.
-fn open<E: From<ServiceError>>(
+/// start of every single-secret operation (consumers' too), on the operation's own connection.
+pub(super) fn open<E: From<ServiceError>>(
     conn: &mut DbConn,
     caller: &Caller,
     id: &str,
@@ -54,6 +54,11 @@ fn open<E: From<ServiceError>>(
     pre(&found.secret)?;
     caller.require(rule, &found.target())?;
     Ok(found)
+}
+
+/// The secret exists: routing 405s and unknown sub-paths look it up before they answer.
+pub fn exists(core: &Core, id: &str) -> ServiceResult<()> {
+    lookup(&mut *core.conn()?, id).map(drop)
 }
 
 /// A secret the caller may see: `pre` runs after the look-up, then policy `rule` decides.

@@ -1,19 +1,10 @@
 //! ACLs of secrets and containers (§5.7): one row per (entity, operation) and its user ids.
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{acl_users, acls, containers, secrets};
 use super::{from_micros, now_micros, DbConn, StoreResult};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Acl {
-    pub operation: String,
-    pub project_access: bool,
-    pub users: Vec<String>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
+pub use crate::model::{Acl, AclChange};
 
 /// What policy needs of an entity's `read` ACL: its project access (None = no ACL row) and
 /// whether the caller is one of its users.
@@ -94,14 +85,6 @@ fn find(conn: &mut DbConn, entity_type: &str, entity_id: &str, op: &str) -> Quer
         .select(acls::id)
         .first(conn)
         .optional()
-}
-
-/// One operation's change: `None` fields are left as they are (PATCH) or defaulted (PUT).
-#[derive(Debug)]
-pub struct AclChange {
-    pub operation: String,
-    pub project_access: Option<bool>,
-    pub users: Option<Vec<String>>,
 }
 
 /// Serialises ACL writers of one entity: its row is locked first thing in the transaction

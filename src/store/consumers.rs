@@ -4,12 +4,12 @@
 //! URL); the unique constraints cover deleted rows too, so registering a consumer again revives
 //! its row. `project_id` is the project of the caller that registered it.
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{container_consumers, containers, projects, secret_consumers, secrets};
 use super::{from_micros, now_micros, DbConn, StoreResult};
 use crate::model::Page;
+pub use crate::model::{ContainerConsumerRecord, SecretConsumerKey, SecretConsumerRecord};
 
 /// Whether Barbican knows the project (it has written something once).
 pub fn project_exists(conn: &mut DbConn, project: &str) -> StoreResult<bool> {
@@ -29,18 +29,6 @@ struct SecretConsumerRow {
     resource_id: String,
     created_at: i64,
     updated_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct SecretConsumerRecord {
-    pub id: String,
-    pub secret_id: String,
-    pub project_id: Option<String>,
-    pub service: String,
-    pub resource_type: String,
-    pub resource_id: String,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
 }
 
 impl From<SecretConsumerRow> for SecretConsumerRecord {
@@ -88,14 +76,6 @@ pub fn secret_get(conn: &mut DbConn, secret_id: &str, id: &str) -> StoreResult<O
         .first(conn)
         .optional()?
         .map(Into::into))
-}
-
-/// A secret consumer's identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretConsumerKey {
-    pub service: String,
-    pub resource_type: String,
-    pub resource_id: String,
 }
 
 /// Barbican's register: revive the row with this identity (live or deleted); if there is none,
@@ -209,17 +189,6 @@ struct ContainerConsumerRow {
     url: String,
     created_at: i64,
     updated_at: i64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContainerConsumerRecord {
-    pub id: String,
-    pub container_id: String,
-    pub project_id: Option<String>,
-    pub name: String,
-    pub url: String,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
 }
 
 impl From<ContainerConsumerRow> for ContainerConsumerRecord {

@@ -1,28 +1,15 @@
 //! Containers and their secret links (§5.5, §6.2). Container consumers are in `consumers`.
 
-use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{container_consumers, container_secrets, containers, secrets};
 use super::{from_micros, now_micros, DbConn, StoreResult};
 use crate::model::Page;
+pub use crate::model::{Container, ContainerFilter};
 
 type Db = <DbConn as diesel::Connection>::Backend;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Nullable<diesel::sql_types::Text>) -> diesel::sql_types::Nullable<diesel::sql_types::Text>);
-
-/// A container's attributes, as stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Container {
-    pub id: String,
-    pub project_id: String,
-    pub creator_id: Option<String>,
-    pub name: Option<String>,
-    pub container_type: String,
-    pub status: String,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
 
 #[derive(Queryable, Selectable, Debug)]
 #[diesel(table_name = containers)]
@@ -109,14 +96,6 @@ pub fn touch(conn: &mut DbConn, id: &str) -> QueryResult<()> {
         .set(containers::updated_at.eq(now_micros()))
         .execute(conn)?;
     Ok(())
-}
-
-/// Filters of `GET /v1/containers`.
-#[derive(Debug, Clone, Default)]
-pub struct ContainerFilter {
-    /// SQL LIKE pattern (case-insensitive on every backend, like the secrets list).
-    pub name: Option<String>,
-    pub container_type: Option<String>,
 }
 
 fn filtered<'a>(project: &'a str, f: &'a ContainerFilter) -> containers::BoxedQuery<'a, Db> {

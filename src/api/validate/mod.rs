@@ -94,6 +94,23 @@ pub fn check_object<'a>(schema: &str, v: &'a Value, props: &[Prop]) -> Result<&'
     }
 }
 
+/// A root that must be an object with `required` properties (reported with property `None`),
+/// then `props` checked.
+pub fn object_with_required<'a>(
+    schema: &str,
+    v: &'a Value,
+    required: &[&str],
+    props: &[Prop],
+) -> Result<&'a Map<String, Value>, ApiError> {
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::schema(schema, &format!("{} is not of type 'object'", py_repr(v)), None))?;
+    if let Some(missing) = required.iter().find(|k| !obj.contains_key(**k)) {
+        return Err(ApiError::schema(schema, &format!("'{missing}' is a required property"), None));
+    }
+    check_object(schema, v, props)
+}
+
 /// Barbican's `normalize_content_type`.
 pub fn normalize_content_type(mime: &str) -> String {
     let parts: Vec<&str> = mime.split(';').map(str::trim).collect();
@@ -139,3 +156,7 @@ pub fn b64decode_text(s: &str) -> Option<Vec<u8>> {
 
 pub mod secret;
 pub use secret::*;
+
+pub mod acl;
+pub mod consumer;
+pub mod container;
