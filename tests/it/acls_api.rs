@@ -551,14 +551,16 @@ async fn acl_only_lists_secrets_shared_with_the_caller() {
     let (p, q, d) = (common::project(), common::project(), common::project());
     let alice = who(&p, "creator", "alice");
     let carol = who(&q, "creator", "carol");
-    let dave = who(&d, "creator", "dave");
+    // A user id of its own: tests in this binary share the database and its ACL users.
+    let dave_id = format!("dave-{}", uuid::Uuid::new_v4());
+    let dave = who(&d, "creator", &dave_id);
     let s1 = create(&s, alice).await;
     let s2 = create(&s, alice).await;
     let s3 = create(&s, carol).await;
     let own = create(&s, dave).await;
-    set_acl(&s, alice, Method::PUT, &s1, json!({"read": {"users": ["dave"]}})).await;
+    set_acl(&s, alice, Method::PUT, &s1, json!({"read": {"users": [dave_id]}})).await;
     set_acl(&s, alice, Method::PUT, &s2, json!({"read": {"users": ["erin"]}})).await;
-    set_acl(&s, carol, Method::PATCH, &s3, json!({"read": {"users": ["x", "dave"], "project-access": false}})).await;
+    set_acl(&s, carol, Method::PATCH, &s3, json!({"read": {"users": ["x", dave_id], "project-access": false}})).await;
 
     let mut shared = vec![s1.clone(), s3.clone()];
     shared.sort();
