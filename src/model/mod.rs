@@ -102,3 +102,10 @@ pub struct Page {
     pub offset: i64,
     pub limit: i64,
 }
+
+mod order;
+mod quota;
+mod secret_store;
+pub use order::{NewOrder, Order, OrderType, META_TS_FORMAT};
+pub use quota::{ProjectQuotas, QuotaOverrides};
+pub use secret_store::{SecretStore, TransportKey};
