@@ -138,4 +138,5 @@ pub fn b64decode_text(s: &str) -> Option<Vec<u8>> {
 
 
 pub mod secret;
+pub mod transport_key;
 pub use secret::*;
