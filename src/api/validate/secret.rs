@@ -27,6 +27,9 @@ pub static SECRET_PROPS: [Prop; 11] = [
     Prop::new("transport_key_id", Ty::Str),
 ];
 
+/// A payload as sent: (normalised content type, plaintext bytes).
+pub type SentPayload = (String, zeroize::Zeroizing<Vec<u8>>);
+
 /// A validated `POST /v1/secrets` body.
 #[derive(Debug)]
 pub struct NewSecretReq {
@@ -36,8 +39,7 @@ pub struct NewSecretReq {
     pub bit_length: Option<i32>,
     pub expiration: Option<chrono::NaiveDateTime>,
     pub secret_type: String,
-    /// (normalised content type, plaintext bytes)
-    pub payload: Option<(String, zeroize::Zeroizing<Vec<u8>>)>,
+    pub payload: Option<SentPayload>,
     pub transport_key_needed: bool,
     pub transport_key_id: Option<String>,
 }
@@ -100,7 +102,7 @@ pub fn payload(
     schema: &str,
     obj: &Map<String, Value>,
     max_secret: usize,
-) -> Result<Option<(String, zeroize::Zeroizing<Vec<u8>>)>, ApiError> {
+) -> Result<Option<SentPayload>, ApiError> {
     let Some(p) = obj.get("payload") else { return Ok(None) };
     let bad = |reason: &str, prop: &str| ApiError::schema(schema, reason, Some(prop));
     let p = p.as_str().unwrap_or_default();
