@@ -126,7 +126,7 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
         cfg.oslo_policy.policy_file.clone(),
     )?);
     policy.watch(std::time::Duration::from_secs(2));
-    let core = Core::new(store, keys, cfg.quotas.clone()).with_orders(&cfg.orders);
+    let core = Core::new(store, keys, cfg.quotas.clone()).with_orders(&cfg.orders).with_secret_stores(&cfg.secretstore);
     if let Some(r) = crate::service::stores::sync_from_config(&core, &cfg.secretstore)? {
         tracing::info!(added = ?r.added, updated = ?r.updated, removed = ?r.removed, "secret stores synchronised with [secretstore]");
     }

@@ -200,6 +200,7 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::StoresDisabled => ApiError::bare(404, STORES_DISABLED),
             ServiceError::Invalid(m) => ApiError::bare(400, m),
+            ServiceError::OrderUpdateUnsupported => ApiError::bare(405, "Order update is not supported."),
             ServiceError::OrderFinished => ApiError::internal("order already processed"),
             ServiceError::Internal(d) => ApiError::internal(d),
             ServiceError::Unavailable(d) => ApiError::unavailable(d),

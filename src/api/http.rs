@@ -91,10 +91,11 @@ pub fn require_json_accept(req: &HttpRequest) -> Result<(), ApiError> {
 }
 
 /// [`require_json_accept`] as the hook an operation runs between its look-up and its policy
-/// decision, where Barbican negotiates: an unknown id is 404 before it is 406.
-pub fn json_accept<T: ?Sized>(req: &HttpRequest) -> impl FnOnce(&T) -> Result<(), ApiError> {
-    let verdict = require_json_accept(req);
-    move |_| verdict
+/// decision, where Barbican negotiates: decided now, reported then (an unknown id is 404
+/// before it is 406).
+pub fn json_accept<T: ?Sized>(req: &HttpRequest) -> impl FnOnce(&T) -> Result<(), ApiError> + Send + 'static {
+    let refused = require_json_accept(req).err();
+    move |_| refused.map_or(Ok(()), Err)
 }
 
 /// The media type of the request's Content-Type, lowercased, without parameters.
@@ -130,6 +131,35 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<(Vec<u
         buf.extend_from_slice(&chunk);
     }
     Ok((buf, false))
+}
+
+/// A JSON request body read (bounded) before the service call and judged inside it, once the
+/// policy has allowed the request: Content-Type first, then the body, as Barbican orders them.
+pub struct LaterBody {
+    content_type: Result<(), ApiError>,
+    bytes: Vec<u8>,
+    overflow: bool,
+}
+
+impl LaterBody {
+    /// Notes the Content-Type verdict and reads at most `limit` bytes.
+    pub async fn read(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<LaterBody, ApiError> {
+        let content_type = require_json_content_type(req);
+        let (bytes, overflow) = read_body(payload, limit).await?;
+        Ok(LaterBody { content_type, bytes, overflow })
+    }
+
+    /// The Content-Type verdict, then the body as [`json_from_bytes`] takes it.
+    pub fn json(self) -> Result<Value, ApiError> {
+        self.content_type?;
+        json_from_bytes(&self.bytes, self.overflow)
+    }
+
+    /// The Content-Type verdict, then the raw bytes and whether there were more.
+    pub fn bytes(self) -> Result<(Vec<u8>, bool), ApiError> {
+        self.content_type?;
+        Ok((self.bytes, self.overflow))
+    }
 }
 
 /// Bounds the time a client has to send its body: past `within`, the stream ends with a

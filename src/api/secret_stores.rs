@@ -6,13 +6,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::error::{respond, ApiError, Desc};
-use super::http::{base_href, fmt_ts, require_json_accept};
-use super::secrets::{ctx, enforce};
+use super::http::{base_href, fmt_ts, json_accept, require_json_accept};
 use super::AppState;
-use crate::policy::PolicyTarget;
+use crate::model::SecretStore;
+use crate::service::access::Caller;
 use crate::service::stores as svc;
-use crate::store::from_micros;
-use crate::store::stores::StoreRow;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -59,10 +57,10 @@ struct StoreJson<'a> {
     secret_store_ref: String,
 }
 
-fn store_json<'a>(s: &'a StoreRow, base: &str) -> StoreJson<'a> {
+fn store_json<'a>(s: &'a SecretStore, base: &str) -> StoreJson<'a> {
     StoreJson {
-        created: fmt_ts(&from_micros(s.created_at)),
-        updated: fmt_ts(&from_micros(s.updated_at)),
+        created: fmt_ts(&s.created_at),
+        updated: fmt_ts(&s.updated_at),
         status: "ACTIVE",
         name: &s.name,
         global_default: s.global_default,
@@ -72,25 +70,15 @@ fn store_json<'a>(s: &'a StoreRow, base: &str) -> StoreJson<'a> {
     }
 }
 
-fn enabled(st: &AppState) -> Result<(), ApiError> {
-    if st.cfg.secretstore.enable_multiple_secret_stores {
-        Ok(())
-    } else {
-        Err(ApiError::from(crate::service::ServiceError::StoresDisabled))
-    }
-}
-
-/// The routing look-up of `/{id}…`: multiple stores on, then the store exists.
-async fn lookup(st: &AppState, req: &HttpRequest) -> Result<StoreRow, ApiError> {
-    enabled(st)?;
-    let id = req.match_info().get("id").unwrap_or("").to_string();
-    st.run(move |core| svc::get(core, &id)).await
+fn store_id(req: &HttpRequest) -> String {
+    req.match_info().get("id").unwrap_or("").to_string()
 }
 
 /// Routing 405 on a store resource: the store is looked up first. `allow` is None for the
 /// 405 Barbican's controller raises itself (no `Allow` header then).
 async fn not_allowed(req: HttpRequest, st: web::Data<AppState>, allow: Option<&'static str>) -> HttpResponse {
-    match lookup(&st, &req).await {
+    let id = store_id(&req);
+    match st.run(move |core| svc::find(core, &id)).await {
         Ok(_) => match allow {
             Some(a) => ApiError::method_not_allowed(a).render(""),
             None => ApiError::new(405, Desc::Empty).render(""),
@@ -99,19 +87,12 @@ async fn not_allowed(req: HttpRequest, st: web::Data<AppState>, allow: Option<&'
     }
 }
 
-/// Accept negotiation, policy, then the multiple-stores switch (collection routes).
-fn authorize_collection(req: &HttpRequest, st: &AppState, rule: &str) -> Result<String, ApiError> {
-    require_json_accept(req)?;
-    let ctx = ctx(req)?;
-    enforce(st, rule, &ctx, &PolicyTarget::none())?;
-    enabled(st)?;
-    Ok(ctx.project().to_string())
-}
+// ---- collection routes: Accept, then (in the service) policy, then the switch ----------------
 
-async fn list(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+async fn list(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> HttpResponse {
     respond("List available secret stores", async {
-        let project = authorize_collection(&req, &st, "secretstores:get")?;
-        let stores = st.run(move |core| svc::list(core, &project)).await?;
+        require_json_accept(&req)?;
+        let stores = st.run(move |core| svc::list(core, &caller)).await?;
         let base = base_href(&req, &st);
         let items: Vec<StoreJson> = stores.iter().map(|s| store_json(s, &base)).collect();
         Ok(HttpResponse::Ok().json(serde_json::json!({ "secret_stores": items })))
@@ -119,55 +100,49 @@ async fn list(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     .await)
 }
 
-async fn global_default(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+async fn global_default(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> HttpResponse {
     respond("Retrieve global default secret store", async {
-        let project = authorize_collection(&req, &st, "secretstores:get_global_default")?;
-        let s = st.run(move |core| svc::global_default(core, &project)).await?;
+        require_json_accept(&req)?;
+        let s = st.run(move |core| svc::global_default(core, &caller)).await?;
         Ok(HttpResponse::Ok().json(store_json(&s, &base_href(&req, &st))))
     }
     .await)
 }
 
-async fn preferred(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+async fn preferred(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> HttpResponse {
     respond("Retrieve project preferred store", async {
-        let project = authorize_collection(&req, &st, "secretstores:get_preferred")?;
-        let s = st.run(move |core| svc::preferred(core, &project)).await?;
+        require_json_accept(&req)?;
+        let s = st.run(move |core| svc::preferred(core, &caller)).await?;
         Ok(HttpResponse::Ok().json(store_json(&s, &base_href(&req, &st))))
     }
     .await)
 }
 
-/// Look-up, Accept negotiation, then policy (`/{id}` routes).
-async fn authorize_store(req: &HttpRequest, st: &AppState, rule: &str) -> Result<(StoreRow, String), ApiError> {
-    let store = lookup(st, req).await?;
-    require_json_accept(req)?;
-    let ctx = ctx(req)?;
-    enforce(st, rule, &ctx, &PolicyTarget::none())?;
-    Ok((store, ctx.project().to_string()))
-}
+// ---- `/{id}` routes: (in the service) the switch, the look-up, Accept, then policy -----------
 
-async fn get_one(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+async fn get_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> HttpResponse {
     respond("Secret store retrieval", async {
-        let (s, _) = authorize_store(&req, &st, "secretstore:get").await?;
+        let (id, pre) = (store_id(&req), json_accept(&req));
+        let s = st.call(move |core| svc::get(core, &caller, &id, pre)).await?;
         Ok(HttpResponse::Ok().json(store_json(&s, &base_href(&req, &st))))
     }
     .await)
 }
 
-async fn set_preferred(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+async fn set_preferred(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> HttpResponse {
     respond("Setting preferred secret store", async {
         // No body is read and its Content-Type is not checked.
-        let (s, project) = authorize_store(&req, &st, "secretstore_preferred:post").await?;
-        st.run(move |core| svc::set_preferred(core, &project, &s.id)).await?;
+        let (id, pre) = (store_id(&req), json_accept(&req));
+        st.call(move |core| svc::set_preferred(core, &caller, &id, pre)).await?;
         Ok(HttpResponse::NoContent().finish())
     }
     .await)
 }
 
-async fn unset_preferred(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+async fn unset_preferred(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> HttpResponse {
     respond("Removing preferred secret store", async {
-        let (_, project) = authorize_store(&req, &st, "secretstore_preferred:delete").await?;
-        st.run(move |core| svc::unset_preferred(core, &project)).await?;
+        let (id, pre) = (store_id(&req), json_accept(&req));
+        st.call(move |core| svc::unset_preferred(core, &caller, &id, pre)).await?;
         Ok(HttpResponse::NoContent().finish())
     }
     .await)

@@ -2,21 +2,19 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Timelike;
+use chrono::{NaiveDateTime, Timelike};
 use serde_json::{json, Value};
 
 use super::error::{respond, ApiError};
 use super::http::{
-    base_href, best_match, header_str, json_body, page, paged_body, query_get, query_pairs, require_json_accept,
-    require_json_content_type, valid_uuid4,
+    base_href, best_match, header_str, page, paged_body, query_get, query_pairs, require_json_accept, valid_uuid4,
+    LaterBody,
 };
-use super::secrets::{ctx, enforce};
-use super::validate::{check_object, Prop, Ty};
+use super::validate::transport_key::transport_key_body;
 use super::AppState;
-use crate::policy::PolicyTarget;
+use crate::model::TransportKey;
+use crate::service::access::Caller;
 use crate::service::transport_keys as svc;
-use crate::store::from_micros;
-use crate::store::transport_keys::TransportKeyRow;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -72,18 +70,16 @@ fn href(base: &str, id: &str) -> String {
 
 // ---- GET /v1/transport_keys ------------------------------------------------------------------
 
-async fn list(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+async fn list(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> HttpResponse {
     respond("Transport Key(s) retrieval", async {
         require_json_accept(&req)?;
-        let ctx = ctx(&req)?;
-        enforce(&st, "transport_keys:get", &ctx, &PolicyTarget::none())?;
         let q = query_pairs(&req);
         let pg = page(&q, &st);
         // Barbican unquotes the value once more (`unquote_plus`); empty means no filter.
         let plugin = query_get(&q, "plugin_name")
             .map(|n| percent_encoding::percent_decode_str(&n.replace('+', " ")).decode_utf8_lossy().into_owned())
             .filter(|n| !n.is_empty());
-        let (ids, total) = st.run(move |core| svc::list(core, plugin.as_deref(), pg)).await?;
+        let (ids, total) = st.run(move |core| svc::list(core, &caller, plugin.as_deref(), pg)).await?;
         let base = base_href(&req, &st);
         let items = ids.iter().map(|id| Value::String(href(&base, id))).collect();
         Ok(HttpResponse::Ok().json(paged_body("transport_keys", items, total, pg, &format!("{base}/v1/transport_keys"), &[])))
@@ -93,35 +89,14 @@ async fn list(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
 
 // ---- POST /v1/transport_keys -----------------------------------------------------------------
 
-const SCHEMA: &str = "Transport Key";
-
-static PROPS: [Prop; 2] = [Prop::new("plugin_name", Ty::Str), Prop::new("transport_key", Ty::Str)];
-
-/// `NewTransportKeyValidator`: (plugin_name, transport_key), both non-empty once stripped.
-pub fn transport_key_body(v: &Value) -> Result<(String, String), ApiError> {
-    let obj = check_object(SCHEMA, v, &PROPS)?;
-    let field = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").trim().to_string();
-    let plugin_name = field("plugin_name");
-    if plugin_name.is_empty() {
-        return Err(ApiError::schema(SCHEMA, "plugin_name must be provided", Some("plugin_name")));
-    }
-    let transport_key = field("transport_key");
-    if transport_key.is_empty() {
-        return Err(ApiError::schema(SCHEMA, "transport_key must be provided", Some("transport_key")));
-    }
-    Ok((plugin_name, transport_key))
-}
-
-async fn create(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -> HttpResponse {
+async fn create(req: HttpRequest, st: web::Data<AppState>, caller: Caller, body: web::Payload) -> HttpResponse {
     respond("Transport Key Creation", async {
         require_json_accept(&req)?;
-        let ctx = ctx(&req)?;
-        enforce(&st, "transport_keys:post", &ctx, &PolicyTarget::none())?;
-        require_json_content_type(&req)?;
-        let v = json_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let (plugin_name, transport_key) = transport_key_body(&v)?;
-        let row = st.run(move |core| svc::create(core, &plugin_name, &transport_key)).await?;
-        let url = href(&base_href(&req, &st), &row.id);
+        // Judged after the policy decision: Content-Type, then the body.
+        let body = LaterBody::read(&req, body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
+        let input = move || transport_key_body(&body.json()?);
+        let key = st.call(move |core| svc::create(core, &caller, input)).await?;
+        let url = href(&base_href(&req, &st), &key.id);
         Ok(HttpResponse::Created()
             .insert_header((header::LOCATION, url.clone()))
             .json(json!({ "transport_key_ref": url })))
@@ -132,8 +107,7 @@ async fn create(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -
 // ---- GET /v1/transport_keys/{id} -------------------------------------------------------------
 
 /// Python's `str(datetime)`: space-separated, microseconds only when non-zero.
-fn py_datetime(micros: i64) -> String {
-    let t = from_micros(micros);
+fn py_datetime(t: &NaiveDateTime) -> String {
     if t.nanosecond() / 1000 == 0 {
         t.format("%Y-%m-%d %H:%M:%S").to_string()
     } else {
@@ -141,42 +115,37 @@ fn py_datetime(micros: i64) -> String {
     }
 }
 
-/// The raw row, as Barbican's JSON renderer prints the model object.
-fn row_json(r: &TransportKeyRow) -> Value {
+/// The raw model object, as Barbican's JSON renderer prints it.
+fn key_json(k: &TransportKey) -> Value {
     json!({
-        "id": r.id,
-        "plugin_name": r.plugin_name,
-        "transport_key": r.transport_key,
-        "status": r.status,
-        "created_at": py_datetime(r.created_at),
-        "updated_at": py_datetime(r.updated_at),
-        "deleted_at": r.deleted_at.map(py_datetime),
-        "deleted": r.deleted_at.is_some(),
+        "id": k.id,
+        "plugin_name": k.plugin_name,
+        "transport_key": k.transport_key,
+        "status": k.status,
+        "created_at": py_datetime(&k.created_at),
+        "updated_at": py_datetime(&k.updated_at),
+        "deleted_at": k.deleted_at.as_ref().map(py_datetime),
+        "deleted": k.deleted_at.is_some(),
     })
 }
 
-async fn get_one(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+async fn get_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> HttpResponse {
     respond("Transport Key retrieval", async {
         let id = check_id(&req)?;
         untemplated_accept(&req)?;
-        let ctx = ctx(&req)?;
-        enforce(&st, "transport_key:get", &ctx, &PolicyTarget::none())?;
-        // Barbican answers 500 for an unknown id; 404 is what §9 allows.
-        let row = st.run(move |core| svc::get(core, &id)).await?;
-        Ok(HttpResponse::Ok().json(row_json(&row)))
+        let key = st.run(move |core| svc::get(core, &caller, &id)).await?;
+        Ok(HttpResponse::Ok().json(key_json(&key)))
     }
     .await)
 }
 
 // ---- DELETE /v1/transport_keys/{id} ----------------------------------------------------------
 
-async fn delete_one(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+async fn delete_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> HttpResponse {
     respond("Transport Key deletion", async {
         let id = check_id(&req)?;
         untemplated_accept(&req)?;
-        let ctx = ctx(&req)?;
-        enforce(&st, "transport_key:delete", &ctx, &PolicyTarget::none())?;
-        st.run(move |core| svc::delete(core, &id)).await?;
+        st.run(move |core| svc::delete(core, &caller, &id)).await?;
         Ok(HttpResponse::NoContent().finish())
     }
     .await)
@@ -186,32 +155,13 @@ async fn delete_one(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
 mod tests {
     use super::*;
 
-    fn msg(v: Value) -> String {
-        match transport_key_body(&v).unwrap_err().desc {
-            super::super::error::Desc::Bare(m) => m,
-            d => format!("{d:?}"),
-        }
-    }
-
-    const P: &str = "Provided object does not match schema 'Transport Key': ";
-
-    #[test]
-    fn body_messages() {
-        assert_eq!(msg(json!({})), format!("{P}plugin_name must be provided. Invalid property: 'plugin_name'"));
-        assert_eq!(msg(json!({"plugin_name": "  "})), format!("{P}plugin_name must be provided. Invalid property: 'plugin_name'"));
-        assert_eq!(msg(json!({"plugin_name": "p"})), format!("{P}transport_key must be provided. Invalid property: 'transport_key'"));
-        assert_eq!(msg(json!({"plugin_name": 5})), format!("{P}5 is not of type 'string'. Invalid property: 'plugin_name'"));
-        assert_eq!(
-            msg(json!({"plugin_name": 5, "transport_key": []})),
-            format!("{P}[] is not of type 'string'. Invalid property: 'transport_key'")
-        );
-        assert_eq!(msg(json!("x")), format!("{P}'x' is not of type 'object'. Invalid property: 'None'"));
-        assert_eq!(transport_key_body(&json!({"plugin_name": " p ", "transport_key": "k", "x": 1})).unwrap(), ("p".into(), "k".into()));
+    fn at(micros: i64) -> NaiveDateTime {
+        chrono::DateTime::from_timestamp_micros(micros).unwrap().naive_utc()
     }
 
     #[test]
     fn python_datetimes() {
-        assert_eq!(py_datetime(1_795_000_000_000_000), "2026-11-18 11:06:40");
-        assert_eq!(py_datetime(1_795_000_000_000_123), "2026-11-18 11:06:40.000123");
+        assert_eq!(py_datetime(&at(1_795_000_000_000_000)), "2026-11-18 11:06:40");
+        assert_eq!(py_datetime(&at(1_795_000_000_000_123)), "2026-11-18 11:06:40.000123");
     }
 }

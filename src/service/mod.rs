@@ -71,6 +71,9 @@ pub enum ServiceError {
     /// Secrets are added only to generic containers.
     #[error("the container is not generic")]
     ContainerNotGeneric,
+    /// Orders cannot be updated (`PUT /v1/orders`, once policy allowed it).
+    #[error("order update is not supported")]
+    OrderUpdateUnsupported,
     /// The order was no longer PENDING when its processing came to finish it.
     #[error("order already processed")]
     OrderFinished,
@@ -123,6 +126,8 @@ pub struct Core {
     pub quotas: crate::config::QuotasSection,
     /// Asymmetric orders' key generation (bounded, fair between projects).
     pub keygen: keygen_queue::KeygenQueue,
+    /// `[secretstore] enable_multiple_secret_stores`: without it the secret-stores API is off.
+    pub stores_enabled: bool,
     known_projects: RwLock<HashSet<String>>,
 }
 
@@ -133,6 +138,7 @@ impl Core {
             keys,
             quotas,
             keygen: keygen_queue::KeygenQueue::new(&crate::config::OrdersSection::default()),
+            stores_enabled: false,
             known_projects: RwLock::new(HashSet::new()),
         }
     }
@@ -140,6 +146,12 @@ impl Core {
     /// With the `[orders]` settings of the key-generation queue.
     pub fn with_orders(mut self, cfg: &crate::config::OrdersSection) -> Core {
         self.keygen = keygen_queue::KeygenQueue::new(cfg);
+        self
+    }
+
+    /// With the `[secretstore]` switch of the secret-stores API.
+    pub fn with_secret_stores(mut self, cfg: &crate::config::SecretStoreSection) -> Core {
+        self.stores_enabled = cfg.enable_multiple_secret_stores;
         self
     }
 

@@ -1,9 +1,11 @@
 //! Quotas (§5.9): -1 (any negative) unlimited, 0 disabled, n > 0 at most n live entities.
 
-use crate::service::Missing;
-use super::{ServiceError, ServiceResult};
+use super::access::Caller;
+use super::{Core, Missing, ServiceError, ServiceResult};
 use crate::config::QuotasSection;
-use crate::store::quotas::{self, QuotaRow};
+use crate::model::{Page, ProjectQuotas, QuotaOverrides};
+use crate::policy::PolicyTarget;
+use crate::store::quotas;
 use crate::store::DbConn;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,15 +18,20 @@ pub enum Resource {
 }
 
 /// The effective quota: the project's override when set, else the configured default.
-pub fn effective(defaults: &QuotasSection, row: Option<&QuotaRow>, r: Resource) -> i64 {
-    let (over, def) = match r {
-        Resource::Secrets => (row.and_then(|q| q.secrets), defaults.quota_secrets),
-        Resource::Orders => (row.and_then(|q| q.orders), defaults.quota_orders),
-        Resource::Containers => (row.and_then(|q| q.containers), defaults.quota_containers),
-        Resource::Consumers => (row.and_then(|q| q.consumers), defaults.quota_consumers),
-        Resource::Cas => (row.and_then(|q| q.cas), defaults.quota_cas),
+pub fn effective(defaults: &QuotasSection, overrides: Option<&QuotaOverrides>, r: Resource) -> i64 {
+    let def = match r {
+        Resource::Secrets => defaults.quota_secrets,
+        Resource::Orders => defaults.quota_orders,
+        Resource::Containers => defaults.quota_containers,
+        Resource::Consumers => defaults.quota_consumers,
+        Resource::Cas => defaults.quota_cas,
     };
-    over.map(i64::from).unwrap_or(def)
+    overrides.and_then(|q| override_of(q, r)).map(i64::from).unwrap_or(def)
+}
+
+/// The project's overrides, if it has any.
+fn overrides(conn: &mut DbConn, project: &str) -> ServiceResult<Option<QuotaOverrides>> {
+    Ok(quotas::get(conn, project)?.map(|row| ProjectQuotas::from(row).quotas))
 }
 
 pub fn reached() -> ServiceError {
@@ -51,8 +58,7 @@ pub fn enforce(
     if sqlite {
         quotas::lock_project(conn, project)?;
     }
-    let row = quotas::get(conn, project)?;
-    let q = effective(defaults, row.as_ref(), r);
+    let q = effective(defaults, overrides(conn, project)?.as_ref(), r);
     if q < 0 {
         return Ok(());
     }
@@ -77,46 +83,63 @@ pub const RESOURCES: [(Resource, &str); 5] = [
     (Resource::Cas, "cas"),
 ];
 
-/// The override of one resource in a row (null when unset).
-pub fn override_of(row: &QuotaRow, r: Resource) -> Option<i32> {
+/// The override of one resource (None when unset).
+pub fn override_of(q: &QuotaOverrides, r: Resource) -> Option<i32> {
     match r {
-        Resource::Secrets => row.secrets,
-        Resource::Orders => row.orders,
-        Resource::Containers => row.containers,
-        Resource::Consumers => row.consumers,
-        Resource::Cas => row.cas,
+        Resource::Secrets => q.secrets,
+        Resource::Orders => q.orders,
+        Resource::Containers => q.containers,
+        Resource::Consumers => q.consumers,
+        Resource::Cas => q.cas,
     }
 }
 
+// ---- the routes: each asks the policy (on no target: quotas are an admin's business) first ---
 
-/// `GET /v1/quotas`: the caller's effective quotas (the project is created on the way).
-pub fn effective_all(core: &super::Core, project: &str) -> ServiceResult<[(Resource, i64); 5]> {
+/// `GET /v1/quotas` (`quotas:get`): the caller's effective quotas, in [`RESOURCES`] order (the
+/// project is created on the way, as Barbican does).
+pub fn effective_all(core: &Core, caller: &Caller) -> ServiceResult<[(Resource, i64); 5]> {
+    caller.require("quotas:get", &PolicyTarget::none())?;
+    let mut conn = core.conn()?;
+    core.ensure_project(&mut conn, caller.project())?;
+    let own = overrides(&mut conn, caller.project())?;
+    Ok(RESOURCES.map(|(r, _)| (r, effective(&core.quotas, own.as_ref(), r))))
+}
+
+/// `project_quotas:get`: one project's overrides.
+pub fn get_override(core: &Core, caller: &Caller, project: &str) -> ServiceResult<ProjectQuotas> {
+    caller.require("project_quotas:get", &PolicyTarget::none())?;
+    let row = quotas::get(&mut *core.conn()?, project)?.ok_or(ServiceError::NotFound(Missing::ProjectQuotas))?;
+    Ok(row.into())
+}
+
+/// `project_quotas:get`: a page of the projects with overrides, and their total.
+pub fn list_overrides(core: &Core, caller: &Caller, page: Page) -> ServiceResult<(Vec<ProjectQuotas>, i64)> {
+    caller.require("project_quotas:get", &PolicyTarget::none())?;
+    let (rows, total) = quotas::list(&mut *core.conn()?, page)?;
+    Ok((rows.into_iter().map(ProjectQuotas::from).collect(), total))
+}
+
+/// `project_quotas:put`, then `input` (the API's Content-Type and body checks), then the
+/// project's overrides created or merged; the project (any id) is created on the way.
+pub fn set_override<E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    project: &str,
+    input: impl FnOnce() -> Result<QuotaOverrides, E>,
+) -> Result<(), E> {
+    caller.require("project_quotas:put", &PolicyTarget::none())?;
+    let update = input()?;
     let mut conn = core.conn()?;
     core.ensure_project(&mut conn, project)?;
-    let row = quotas::get(&mut conn, project)?;
-    Ok(RESOURCES.map(|(r, _)| (r, effective(&core.quotas, row.as_ref(), r))))
+    quotas::upsert(&mut conn, project, &(&update).into()).map_err(ServiceError::from)?;
+    Ok(())
 }
 
-pub fn get_override(core: &super::Core, project: &str) -> ServiceResult<QuotaRow> {
-    let mut conn = core.conn()?;
-    quotas::get(&mut conn, project)?.ok_or(ServiceError::NotFound(Missing::ProjectQuotas))
-}
-
-pub fn list_overrides(core: &super::Core, page: crate::model::Page) -> ServiceResult<(Vec<QuotaRow>, i64)> {
-    let mut conn = core.conn()?;
-    Ok(quotas::list(&mut conn, page)?)
-}
-
-/// Creates or merges the project's override; the project (any id) is created on the way.
-pub fn set_override(core: &super::Core, project: &str, u: &quotas::QuotaUpdate) -> ServiceResult<()> {
-    let mut conn = core.conn()?;
-    core.ensure_project(&mut conn, project)?;
-    Ok(quotas::upsert(&mut conn, project, u)?)
-}
-
-pub fn delete_override(core: &super::Core, project: &str) -> ServiceResult<()> {
-    let mut conn = core.conn()?;
-    if quotas::delete(&mut conn, project)? {
+/// `project_quotas:delete`, then the project's overrides removed.
+pub fn delete_override(core: &Core, caller: &Caller, project: &str) -> ServiceResult<()> {
+    caller.require("project_quotas:delete", &PolicyTarget::none())?;
+    if quotas::delete(&mut *core.conn()?, project)? {
         Ok(())
     } else {
         Err(ServiceError::NotFound(Missing::ProjectQuotas))

@@ -1,10 +1,13 @@
 //! Secret stores (§5.10): the configured stores, the global default and each project's
 //! preferred store. Every store is served by the same envelope-encryption engine.
 
-use crate::service::Missing;
-use super::{Core, ServiceError, ServiceResult};
+use super::access::Caller;
+use super::{Core, Missing, ServiceError, ServiceResult};
 use crate::config::SecretStoreSection;
-use crate::store::stores::{self as repo, StoreRow, StoreSpec, SyncError, SyncReport};
+use crate::model::SecretStore;
+use crate::policy::PolicyTarget;
+use crate::store::stores::{self as repo, StoreSpec, SyncError, SyncReport};
+use crate::store::DbConn;
 
 
 fn specs(cfg: &SecretStoreSection) -> Vec<StoreSpec> {
@@ -40,45 +43,116 @@ pub fn sync_from_config(core: &Core, cfg: &SecretStoreSection) -> Result<Option<
     Err(format!("cannot synchronise the secret stores with [secretstore]: {last}"))
 }
 
-/// Every store; the project is created on the way, as Barbican does.
-pub fn list(core: &Core, project: &str) -> ServiceResult<Vec<StoreRow>> {
-    let mut conn = core.conn()?;
-    core.ensure_project(&mut conn, project)?;
-    Ok(repo::list(&mut conn)?)
-}
+// ---- the routes ----------------------------------------------------------------------------
+//
+// With the secret-stores API off every route answers "not enabled": after the policy decision on
+// the collection routes, before anything on the `/{id}` routes (as Barbican does).
 
-pub fn get(core: &Core, id: &str) -> ServiceResult<StoreRow> {
-    repo::get(&mut *core.conn()?, id)?.ok_or(ServiceError::NotFound(Missing::SecretStore))
-}
-
-/// The global default store; the project is created on the way, as Barbican does.
-pub fn global_default(core: &Core, project: &str) -> ServiceResult<StoreRow> {
-    let mut conn = core.conn()?;
-    core.ensure_project(&mut conn, project)?;
-    repo::global_default(&mut conn)?
-        .ok_or_else(|| ServiceError::Internal("no global default secret store in the database".into()))
-}
-
-pub fn preferred(core: &Core, project: &str) -> ServiceResult<StoreRow> {
-    let mut conn = core.conn()?;
-    core.ensure_project(&mut conn, project)?;
-    repo::preferred(&mut conn, project)?.ok_or(ServiceError::NotFound(Missing::PreferredStore))
-}
-
-pub fn set_preferred(core: &Core, project: &str, store_id: &str) -> ServiceResult<()> {
-    let mut conn = core.conn()?;
-    core.ensure_project(&mut conn, project)?;
-    Ok(repo::set_preferred(&mut conn, project, store_id)?)
-}
-
-/// Removes the project's preference, whichever store it names.
-pub fn unset_preferred(core: &Core, project: &str) -> ServiceResult<()> {
-    let mut conn = core.conn()?;
-    core.ensure_project(&mut conn, project)?;
-    if repo::unset_preferred(&mut conn, project)? {
+fn enabled(core: &Core) -> ServiceResult<()> {
+    if core.stores_enabled {
         Ok(())
     } else {
-        Err(ServiceError::NotFound(Missing::PreferredStore))
+        Err(ServiceError::StoresDisabled)
     }
 }
 
+/// A collection route: policy `rule` (on no target), the switch, then `op` on a connection on
+/// which the caller's project exists (Barbican creates it on the way).
+fn collection<T>(core: &Core, caller: &Caller, rule: &str, op: impl FnOnce(&mut DbConn) -> ServiceResult<T>) -> ServiceResult<T> {
+    caller.require(rule, &PolicyTarget::none())?;
+    enabled(core)?;
+    let mut conn = core.conn()?;
+    core.ensure_project(&mut conn, caller.project())?;
+    op(&mut conn)
+}
+
+/// `secretstores:get`: every store.
+pub fn list(core: &Core, caller: &Caller) -> ServiceResult<Vec<SecretStore>> {
+    collection(core, caller, "secretstores:get", |c| Ok(repo::list(c)?.into_iter().map(SecretStore::from).collect()))
+}
+
+/// `secretstores:get_global_default`: the global default store.
+pub fn global_default(core: &Core, caller: &Caller) -> ServiceResult<SecretStore> {
+    collection(core, caller, "secretstores:get_global_default", |c| {
+        let row = repo::global_default(c)?
+            .ok_or_else(|| ServiceError::Internal("no global default secret store in the database".into()))?;
+        Ok(row.into())
+    })
+}
+
+/// `secretstores:get_preferred`: the caller's project's preferred store.
+pub fn preferred(core: &Core, caller: &Caller) -> ServiceResult<SecretStore> {
+    collection(core, caller, "secretstores:get_preferred", |c| {
+        Ok(repo::preferred(c, caller.project())?.ok_or(ServiceError::NotFound(Missing::PreferredStore))?.into())
+    })
+}
+
+/// The store by id.
+fn lookup(conn: &mut DbConn, id: &str) -> ServiceResult<SecretStore> {
+    Ok(repo::get(conn, id)?.ok_or(ServiceError::NotFound(Missing::SecretStore))?.into())
+}
+
+/// The routing look-up of `/{id}…`: the switch, then the store exists.
+pub fn find(core: &Core, id: &str) -> ServiceResult<SecretStore> {
+    enabled(core)?;
+    lookup(&mut *core.conn()?, id)
+}
+
+/// A `/{id}` route: the switch, the look-up, `pre` (checks Barbican runs before its policy),
+/// policy `rule` (on no target), then `op` with the store on the same connection.
+fn on_store<T, E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    pre: impl FnOnce(&SecretStore) -> Result<(), E>,
+    rule: &str,
+    op: impl FnOnce(&mut DbConn, SecretStore) -> ServiceResult<T>,
+) -> Result<T, E> {
+    enabled(core)?;
+    let mut conn = core.conn()?;
+    let store = lookup(&mut conn, id)?;
+    pre(&store)?;
+    caller.require(rule, &PolicyTarget::none())?;
+    Ok(op(&mut conn, store)?)
+}
+
+/// `secretstore:get`: one store.
+pub fn get<E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    pre: impl FnOnce(&SecretStore) -> Result<(), E>,
+) -> Result<SecretStore, E> {
+    on_store(core, caller, id, pre, "secretstore:get", |_, s| Ok(s))
+}
+
+/// `secretstore_preferred:post`: the store becomes the caller's project's preferred one.
+pub fn set_preferred<E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    pre: impl FnOnce(&SecretStore) -> Result<(), E>,
+) -> Result<(), E> {
+    on_store(core, caller, id, pre, "secretstore_preferred:post", |c, s| {
+        core.ensure_project(c, caller.project())?;
+        Ok(repo::set_preferred(c, caller.project(), &s.id)?)
+    })
+}
+
+/// `secretstore_preferred:delete`: the caller's project's preference goes, whichever store it
+/// names.
+pub fn unset_preferred<E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    id: &str,
+    pre: impl FnOnce(&SecretStore) -> Result<(), E>,
+) -> Result<(), E> {
+    on_store(core, caller, id, pre, "secretstore_preferred:delete", |c, _| {
+        core.ensure_project(c, caller.project())?;
+        if repo::unset_preferred(c, caller.project())? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(Missing::PreferredStore))
+        }
+    })
+}

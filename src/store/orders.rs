@@ -46,6 +46,29 @@ impl OrderRow {
     }
 }
 
+impl From<OrderRow> for crate::model::Order {
+    /// The meta text is the JSON object validated at creation; anything else reads as `{}`.
+    fn from(o: OrderRow) -> Self {
+        let meta = serde_json::from_str(&o.meta).unwrap_or_default();
+        crate::model::Order {
+            created_at: o.created(),
+            updated_at: o.updated(),
+            id: o.id,
+            project_id: o.project_id,
+            creator_id: o.creator_id,
+            order_type: o.order_type,
+            status: o.status,
+            meta,
+            secret_id: o.secret_id,
+            container_id: o.container_id,
+            error_status_code: o.error_status_code,
+            error_reason: o.error_reason,
+            sub_status: o.sub_status,
+            sub_status_message: o.sub_status_message,
+        }
+    }
+}
+
 /// Values of a new order (always PENDING).
 pub struct NewOrder<'a> {
     pub id: &'a str,

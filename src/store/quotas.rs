@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::{project_quotas, projects};
 use super::{DbConn, StoreResult};
+use crate::model::{ProjectQuotas, QuotaOverrides};
 
 #[derive(Queryable, Selectable, Debug, Clone, PartialEq)]
 #[diesel(table_name = project_quotas)]
@@ -17,6 +18,19 @@ pub struct QuotaRow {
     pub cas: Option<i32>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+impl From<QuotaRow> for ProjectQuotas {
+    fn from(r: QuotaRow) -> Self {
+        let quotas = QuotaOverrides {
+            secrets: r.secrets,
+            orders: r.orders,
+            containers: r.containers,
+            consumers: r.consumers,
+            cas: r.cas,
+        };
+        ProjectQuotas { project_id: r.project_id, quotas }
+    }
 }
 
 pub fn get(conn: &mut DbConn, project: &str) -> StoreResult<Option<QuotaRow>> {
@@ -50,6 +64,12 @@ pub struct QuotaUpdate {
     pub containers: Option<i32>,
     pub consumers: Option<i32>,
     pub cas: Option<i32>,
+}
+
+impl From<&QuotaOverrides> for QuotaUpdate {
+    fn from(q: &QuotaOverrides) -> Self {
+        QuotaUpdate { secrets: q.secrets, orders: q.orders, containers: q.containers, consumers: q.consumers, cas: q.cas }
+    }
 }
 
 impl QuotaUpdate {

@@ -18,6 +18,20 @@ pub struct StoreRow {
     pub updated_at: i64,
 }
 
+impl From<StoreRow> for crate::model::SecretStore {
+    fn from(s: StoreRow) -> Self {
+        crate::model::SecretStore {
+            id: s.id,
+            name: s.name,
+            store_plugin: s.store_plugin,
+            crypto_plugin: s.crypto_plugin,
+            global_default: s.global_default,
+            created_at: super::from_micros(s.created_at),
+            updated_at: super::from_micros(s.updated_at),
+        }
+    }
+}
+
 /// Every store, oldest first.
 pub fn list(conn: &mut DbConn) -> StoreResult<Vec<StoreRow>> {
     Ok(secret_stores::table

@@ -18,6 +18,20 @@ pub struct TransportKeyRow {
     pub deleted_at: Option<i64>,
 }
 
+impl From<TransportKeyRow> for crate::model::TransportKey {
+    fn from(r: TransportKeyRow) -> Self {
+        crate::model::TransportKey {
+            id: r.id,
+            plugin_name: r.plugin_name,
+            transport_key: r.transport_key,
+            status: r.status,
+            created_at: super::from_micros(r.created_at),
+            updated_at: super::from_micros(r.updated_at),
+            deleted_at: r.deleted_at.map(super::from_micros),
+        }
+    }
+}
+
 pub fn insert(conn: &mut DbConn, id: &str, plugin_name: &str, transport_key: &str) -> StoreResult<TransportKeyRow> {
     let now = now_micros();
     let row = TransportKeyRow {

@@ -154,7 +154,10 @@ pub fn b64decode_text(s: &str) -> Option<Vec<u8>> {
 }
 
 
+pub mod order;
+pub mod quota;
 pub mod secret;
+pub mod transport_key;
 pub use secret::*;
 
 pub mod acl;

@@ -1,6 +1,6 @@
 //! The `Secret` schema (§5.2.2) and the user-metadata schemas (§5.3).
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{b64decode_text, check_object, normalize_content_type, Prop, Ty};
 use crate::api::error::ApiError;
@@ -27,6 +27,9 @@ pub static SECRET_PROPS: [Prop; 11] = [
     Prop::new("transport_key_id", Ty::Str),
 ];
 
+/// A payload as sent: (normalised content type, plaintext bytes).
+pub type SentPayload = (String, zeroize::Zeroizing<Vec<u8>>);
+
 /// A validated `POST /v1/secrets` body.
 #[derive(Debug)]
 pub struct NewSecretReq {
@@ -36,8 +39,7 @@ pub struct NewSecretReq {
     pub bit_length: Option<i32>,
     pub expiration: Option<chrono::NaiveDateTime>,
     pub secret_type: String,
-    /// (normalised content type, plaintext bytes)
-    pub payload: Option<(String, zeroize::Zeroizing<Vec<u8>>)>,
+    pub payload: Option<SentPayload>,
     pub transport_key_needed: bool,
     pub transport_key_id: Option<String>,
 }
@@ -45,65 +47,15 @@ pub struct NewSecretReq {
 pub fn secret_create(v: &Value, max_secret: usize, now: chrono::NaiveDateTime) -> Result<NewSecretReq, ApiError> {
     let obj = check_object(SECRET_SCHEMA, v, &SECRET_PROPS)?;
     let s = |k: &str| obj.get(k).and_then(Value::as_str).map(str::to_string);
-    let bad = |reason: &str, prop: &str| ApiError::schema(SECRET_SCHEMA, reason, Some(prop));
-
-    let expiration = match s("expiration").filter(|e| !e.is_empty()) {
-        None => None,
-        Some(e) => {
-            let t = parse_isotime(&e).ok_or_else(|| bad("Invalid date for 'expiration'", "expiration"))?;
-            if t <= now {
-                return Err(bad("'expiration' is before current time", "expiration"));
-            }
-            Some(t)
-        }
-    };
-
-    let payload = if let Some(p) = obj.get("payload") {
-        let p = p.as_str().unwrap_or_default();
-        let ct = match obj.get("payload_content_type") {
-            Some(Value::String(ct)) => ct.clone(),
-            _ => {
-                return Err(bad(
-                    "If 'payload' is supplied, 'payload_content_type' must also be supplied.",
-                    "payload_content_type",
-                ))
-            }
-        };
-        let norm = normalize_content_type(&ct);
-        if !matches!(norm.as_str(), TEXT_PLAIN | OCTET_STREAM | PKCS8) {
-            return Err(bad(SUPPORTED_CT, "payload_content_type"));
-        }
-        let enc = s("payload_content_encoding");
-        if norm == TEXT_PLAIN {
-            if enc.is_some() {
-                return Err(bad("payload_content_encoding is not one of None", "payload_content_encoding"));
-            }
-        } else if enc.as_deref() != Some("base64") {
-            return Err(bad(
-                "payload_content_encoding is not one of ['base64', 'binary']",
-                "payload_content_encoding",
-            ));
-        }
-        if p.len() > max_secret {
-            return Err(ApiError::bare(413, "Provided information too large to process"));
-        }
-        if p.is_empty() {
-            return Err(bad("If 'payload' specified, must be non empty", "payload"));
-        }
-        let bytes = if norm == TEXT_PLAIN {
-            p.as_bytes().to_vec()
-        } else {
-            b64decode_text(p)
-                .ok_or_else(|| bad("Invalid payload for payload_content_encoding", "payload"))?
-        };
-        Some((norm, zeroize::Zeroizing::new(bytes)))
-    } else {
-        if obj.contains_key("payload_content_type") {
-            return Err(bad("payload must be provided when payload_content_type is specified", "payload"));
-        }
-        None
-    };
-
+    let expiration = expiration(SECRET_SCHEMA, obj, now)?;
+    let payload = payload(SECRET_SCHEMA, obj, max_secret)?;
+    if payload.is_none() && obj.contains_key("payload_content_type") {
+        return Err(ApiError::schema(
+            SECRET_SCHEMA,
+            "payload must be provided when payload_content_type is specified",
+            Some("payload"),
+        ));
+    }
     Ok(NewSecretReq {
         name: s("name"),
         algorithm: s("algorithm"),
@@ -115,6 +67,78 @@ pub fn secret_create(v: &Value, max_secret: usize, now: chrono::NaiveDateTime) -
         transport_key_needed: s("transport_key_needed").as_deref() == Some("true"),
         transport_key_id: s("transport_key_id"),
     })
+}
+
+// ---- the Secret schema's rules, shared with an order's meta (reported under `schema`) --------
+
+/// Whether a payload can be stored as this content type (once normalised).
+pub fn supported_content_type(ct: &str) -> bool {
+    matches!(normalize_content_type(ct).as_str(), TEXT_PLAIN | OCTET_STREAM | PKCS8)
+}
+
+/// `expiration`, when given and not empty: a date in the future.
+pub fn expiration(
+    schema: &str,
+    obj: &Map<String, Value>,
+    now: chrono::NaiveDateTime,
+) -> Result<Option<chrono::NaiveDateTime>, ApiError> {
+    let bad = |reason: &str| ApiError::schema(schema, reason, Some("expiration"));
+    match obj.get("expiration").and_then(Value::as_str).filter(|e| !e.is_empty()) {
+        None => Ok(None),
+        Some(e) => {
+            let t = parse_isotime(e).ok_or_else(|| bad("Invalid date for 'expiration'"))?;
+            if t <= now {
+                return Err(bad("'expiration' is before current time"));
+            }
+            Ok(Some(t))
+        }
+    }
+}
+
+/// The payload rules, when a `payload` is given: its content type (required, supported), its
+/// encoding, its size, not empty, then decoded. Returns (normalised content type, plaintext);
+/// None without a payload.
+pub fn payload(
+    schema: &str,
+    obj: &Map<String, Value>,
+    max_secret: usize,
+) -> Result<Option<SentPayload>, ApiError> {
+    let Some(p) = obj.get("payload") else { return Ok(None) };
+    let bad = |reason: &str, prop: &str| ApiError::schema(schema, reason, Some(prop));
+    let p = p.as_str().unwrap_or_default();
+    let ct = match obj.get("payload_content_type") {
+        Some(Value::String(ct)) => ct,
+        _ => {
+            return Err(bad(
+                "If 'payload' is supplied, 'payload_content_type' must also be supplied.",
+                "payload_content_type",
+            ))
+        }
+    };
+    if !supported_content_type(ct) {
+        return Err(bad(SUPPORTED_CT, "payload_content_type"));
+    }
+    let norm = normalize_content_type(ct);
+    let enc = obj.get("payload_content_encoding").and_then(Value::as_str);
+    if norm == TEXT_PLAIN {
+        if enc.is_some() {
+            return Err(bad("payload_content_encoding is not one of None", "payload_content_encoding"));
+        }
+    } else if enc != Some("base64") {
+        return Err(bad("payload_content_encoding is not one of ['base64', 'binary']", "payload_content_encoding"));
+    }
+    if p.len() > max_secret {
+        return Err(ApiError::bare(413, "Provided information too large to process"));
+    }
+    if p.is_empty() {
+        return Err(bad("If 'payload' specified, must be non empty", "payload"));
+    }
+    let bytes = if norm == TEXT_PLAIN {
+        p.as_bytes().to_vec()
+    } else {
+        b64decode_text(p).ok_or_else(|| bad("Invalid payload for payload_content_encoding", "payload"))?
+    };
+    Ok(Some((norm, zeroize::Zeroizing::new(bytes))))
 }
 
 /// Metadata keys: URL-safe characters only, stored lowercase.
