@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::error::{respond, ApiError};
-use super::http::{base_href, json_from_bytes, read_body, require_json_accept, require_json_content_type};
+use super::http::{base_href, json_accept, LaterBody};
 use super::secrets::secret_id;
 use super::validate;
 use super::AppState;
@@ -30,26 +30,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// The check Barbican runs between the look-up and the policy: Accept negotiation on the
-/// JSON-only metadata routes.
-fn json_accept(req: &HttpRequest) -> impl FnOnce(&Secret) -> Result<(), ApiError> {
-    let refused = require_json_accept(req).err();
-    move |_| refused.map_or(Ok(()), Err)
-}
-
-/// The raw body, bounded; parsed and validated only once policy has allowed the request.
-async fn raw_body(req: &HttpRequest, st: &AppState, body: web::Payload) -> Result<(Result<(), ApiError>, Vec<u8>, bool), ApiError> {
-    let ct = require_json_content_type(req);
-    let (bytes, overflow) = read_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-    Ok((ct, bytes, overflow))
-}
-
-/// After policy: Content-Type, then the JSON body (§2.4), as Barbican orders them.
-fn parse((ct, bytes, overflow): (Result<(), ApiError>, Vec<u8>, bool)) -> Result<serde_json::Value, ApiError> {
-    ct?;
-    json_from_bytes(&bytes, overflow)
-}
-
 async fn get_all(st: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> HttpResponse {
     respond("Secret metadata retrieval", async {
         let id = secret_id(&id)?;
@@ -64,12 +44,12 @@ async fn get_all(st: web::Data<AppState>, caller: Caller, id: web::Path<String>)
 async fn put_all(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("Secret metadata creation", async {
         let id = secret_id(&id)?;
-        let pre = json_accept(&req);
-        let raw = raw_body(&req, &st, body).await?;
+        let pre = json_accept::<Secret>(&req);
+        let raw = LaterBody::read(&req, body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let href = format!("{}/v1/secrets/{id}/metadata", base_href(&req, &st));
         st.call(move |core| {
             svc::with_metadata(core, &caller, &id, pre, "secret_meta:put", move |c, id| {
-                let items = validate::metadata_all(&parse(raw)?)?;
+                let items = validate::metadata_all(&raw.json()?)?;
                 Ok::<_, ApiError>(svc::replace_metadata(c, id, &items)?)
             })
         })
@@ -82,13 +62,13 @@ async fn put_all(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: 
 async fn post_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, body: web::Payload) -> HttpResponse {
     respond("Secret metadatum creation", async {
         let id = secret_id(&id)?;
-        let pre = json_accept(&req);
-        let raw = raw_body(&req, &st, body).await?;
+        let pre = json_accept::<Secret>(&req);
+        let raw = LaterBody::read(&req, body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let base = base_href(&req, &st);
         let (key, value, href) = st
             .call(move |core| {
                 svc::with_metadata(core, &caller, &id, pre, "secret_meta:post", move |c, id| {
-                    let (key, value) = validate::metadatum(&parse(raw)?)?;
+                    let (key, value) = validate::metadatum(&raw.json()?)?;
                     svc::add_metadatum(c, id, &key, &value)?;
                     let href = format!("{base}/v1/secrets/{id}/metadata/{key}");
                     Ok::<_, ApiError>((key, value, href))
@@ -106,7 +86,7 @@ async fn get_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller, path
     let (id, key) = path.into_inner();
     respond("Secret metadatum retrieval", async {
         let id = secret_id(&id)?;
-        let pre = json_accept(&req);
+        let pre = json_accept::<Secret>(&req);
         let k = key.clone();
         let value = st.call(move |core| svc::with_metadata(core, &caller, &id, pre, "secret_meta:get", move |c, id| Ok::<_, ApiError>(svc::metadatum(c, id, &k)?))).await?;
         Ok(HttpResponse::Ok().json(json!({ "key": key, "value": value })))
@@ -118,11 +98,11 @@ async fn put_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller, path
     let (id, url_key) = path.into_inner();
     respond("Secret metadatum update", async {
         let id = secret_id(&id)?;
-        let raw = raw_body(&req, &st, body).await?;
+        let raw = LaterBody::read(&req, body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let (key, value) = st
             .call(move |core| {
                 svc::with_metadata(core, &caller, &id, no_check::<Secret, ApiError>, "secret_meta:put", move |c, id| {
-                    let (key, value) = validate::metadatum(&parse(raw)?)?;
+                    let (key, value) = validate::metadatum(&raw.json()?)?;
                     svc::update_metadatum(c, id, &url_key, &key, &value)?;
                     Ok::<_, ApiError>((key, value))
                 })
@@ -137,7 +117,7 @@ async fn delete_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller, p
     let (id, key) = path.into_inner();
     respond("Secret metadatum removal", async {
         let id = secret_id(&id)?;
-        let pre = json_accept(&req);
+        let pre = json_accept::<Secret>(&req);
         st.call(move |core| svc::with_metadata(core, &caller, &id, pre, "secret_meta:delete", move |c, id| Ok::<_, ApiError>(svc::delete_metadatum(c, id, &key)?))).await?;
         Ok(HttpResponse::NoContent().finish())
     }

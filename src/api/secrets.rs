@@ -1,28 +1,26 @@
 //! `/v1/secrets` (§5.2).
 
 use actix_web::http::header;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::error::{respond, ApiError};
 use super::http::{
-    api_version, base_href, content_media_type, fmt_ts, header_str, json_body, page, paged_body,
-    parse_isotime, query_get, query_pairs, read_body, require_json_accept, require_json_content_type,
+    api_version, base_href, content_media_type, fmt_ts, header_str, page, paged_body, LaterBody,
+    parse_isotime, query_get, query_pairs, read_body, require_json_accept,
     valid_uuid4, ApiVersion,
 };
 use super::validate::{lenient_b64decode, normalize_content_type, secret_create};
 use super::AppState;
-use crate::auth::RequestContext;
 use crate::model::{
     DateCond, Secret, SecretConsumer, SecretFilter, SecretSortKey, OCTET_STREAM, PKCS8, TEXT_PLAIN,
 };
-use crate::policy::PolicyTarget;
+use crate::model::NewSecret;
 use crate::service::access::{no_check, Caller};
 use crate::service::secrets as svc;
-use crate::store::acls::{self, ReadFacts};
-use crate::store::now;
+use crate::model::now;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -52,66 +50,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn unknown_subpath(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
-    let id = req.match_info().get("id").unwrap_or("").to_string();
-    match load(&st, &req, &id, false).await {
-        Ok(_) => ApiError::not_found_route().render(""),
+    match secret_exists(&req, &st).await {
+        Ok(()) => ApiError::not_found_route().render(""),
         Err(e) => e.render(""),
     }
 }
 
-pub fn ctx(req: &HttpRequest) -> Result<RequestContext, ApiError> {
-    req.extensions()
-        .get::<RequestContext>()
-        .cloned()
-        .ok_or_else(|| ApiError::internal("request reached a handler without a context"))
-}
-
-pub fn enforce(st: &AppState, rule: &str, ctx: &RequestContext, target: &PolicyTarget) -> Result<(), ApiError> {
-    if st.policy.enforce(rule, ctx, target) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden())
-    }
-}
-
-/// A secret looked up for a request, with what its policy target needs.
-pub struct Loaded {
-    pub secret: Secret,
-    pub consumers: Vec<SecretConsumer>,
-    pub acl: ReadFacts,
-}
-
-impl Loaded {
-    /// The policy target of a single-secret route (§4.1), from stored facts only.
-    pub fn target(&self) -> PolicyTarget {
-        let s = &self.secret;
-        PolicyTarget::secret(&s.project_id, s.creator_id.as_deref(), self.acl.caller_listed, self.acl.project_access, true)
-    }
-}
-
-/// Id syntax, then existence (not project-scoped: policy decides), the caller's standing in
-/// the secret's `read` ACL, and optionally its consumers.
-pub async fn load(st: &AppState, req: &HttpRequest, id: &str, with_consumers: bool) -> Result<Loaded, ApiError> {
-    if !valid_uuid4(id) {
-        return Err(ApiError::bare(404, "Not Found. Provided secret id is invalid."));
-    }
-    let id = id.to_string();
-    let caller = req.extensions().get::<RequestContext>().and_then(|c| c.user_id.clone());
-    st.run(move |core| {
-        let mut conn = core.conn()?;
-        let secret = svc::lookup(&mut conn, &id)?;
-        let acl = acls::read_facts(&mut conn, "secret", &id, caller.as_deref())?;
-        let consumers = if with_consumers { svc::consumers(&mut conn, &id)? } else { Vec::new() };
-        Ok(Loaded { secret, consumers, acl })
-    })
-    .await
+/// The id check and look-up Barbican runs before answering a routing error on a secret.
+async fn secret_exists(req: &HttpRequest, st: &AppState) -> Result<(), ApiError> {
+    let id = secret_id(req.match_info().get("id").unwrap_or(""))?;
+    st.run(move |core| svc::exists(core, &id)).await
 }
 
 /// Routing 405 on a secret resource: the id is checked and looked up first, as Barbican does.
 pub async fn not_allowed(req: HttpRequest, st: web::Data<AppState>, allow: &'static str) -> HttpResponse {
-    let id = req.match_info().get("id").unwrap_or("").to_string();
-    match load(&st, &req, &id, false).await {
-        Ok(_) => ApiError::method_not_allowed(allow).render(""),
+    match secret_exists(&req, &st).await {
+        Ok(()) => ApiError::method_not_allowed(allow).render(""),
         Err(e) => e.render(""),
     }
 }
@@ -172,50 +126,40 @@ pub fn secret_json<'a>(s: &'a Secret, base: &str, consumers: Option<&'a [SecretC
 
 // ---- POST /v1/secrets ------------------------------------------------------------------------
 
-async fn create(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -> HttpResponse {
-    respond("Secret creation", create_inner(req, st, body).await)
-}
-
-async fn create_inner(req: HttpRequest, st: web::Data<AppState>, body: web::Payload) -> Result<HttpResponse, ApiError> {
-    require_json_accept(&req)?;
-    let ctx = ctx(&req)?;
-    enforce(&st, "secrets:post", &ctx, &PolicyTarget::none())?;
-    require_json_content_type(&req)?;
-    // Barbican strips every string before validating, so the size limit applies to the
-    // stripped payload (checked against the reference server).
-    let v = json_body(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-    let n = secret_create(&v, st.cfg.default.max_allowed_secret_in_bytes, now())?;
-    if n.transport_key_id.is_some() {
-        return Err(ApiError::issue(400, "Provided transport key was not found."));
+async fn create(req: HttpRequest, st: web::Data<AppState>, caller: Caller, body: web::Payload) -> HttpResponse {
+    respond("Secret creation", async {
+        require_json_accept(&req)?;
+        // The body is read and judged now; the verdict is reported inside the service call once
+        // policy has allowed the request (Barbican's order: policy, Content-Type, body).
+        let body = LaterBody::read(&req, body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
+        let max = st.cfg.default.max_allowed_secret_in_bytes;
+        let input = move || -> Result<NewSecret, ApiError> {
+            // Barbican strips every string before validating, so the size limit applies to the
+            // stripped payload (checked against the reference server).
+            let n = secret_create(&body.json()?, max, now())?;
+            if n.transport_key_id.is_some() {
+                return Err(ApiError::issue(400, "Provided transport key was not found."));
+            }
+            if n.transport_key_needed {
+                return Err(ApiError::issue(400, "Transport keys are not supported by this secret store."));
+            }
+            Ok(NewSecret {
+                name: n.name,
+                secret_type: n.secret_type,
+                expiration: n.expiration,
+                algorithm: n.algorithm,
+                bit_length: n.bit_length,
+                mode: n.mode,
+                payload: n.payload,
+            })
+        };
+        let id = st.call(move |core| svc::create_for(core, &caller, input)).await?;
+        let href = format!("{}/v1/secrets/{id}", base_href(&req, &st));
+        Ok(HttpResponse::Created()
+            .insert_header((header::LOCATION, href.clone()))
+            .json(serde_json::json!({ "secret_ref": href })))
     }
-    if n.transport_key_needed {
-        return Err(ApiError::issue(400, "Transport keys are not supported by this secret store."));
-    }
-    let t = now();
-    let (content_type, payload) = match n.payload {
-        Some((ct, p)) => (Some(ct), Some(p)),
-        None => (None, None),
-    };
-    let secret = Secret {
-        id: uuid::Uuid::new_v4().to_string(),
-        project_id: ctx.project().to_string(),
-        creator_id: ctx.user_id.clone(),
-        name: n.name,
-        secret_type: n.secret_type,
-        expiration: n.expiration,
-        algorithm: n.algorithm,
-        bit_length: n.bit_length,
-        mode: n.mode,
-        status: "ACTIVE".into(),
-        content_type,
-        created_at: t,
-        updated_at: t,
-    };
-    let href = format!("{}/v1/secrets/{}", base_href(&req, &st), secret.id);
-    st.run(move |core| svc::create(core, &secret, payload)).await?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, href.clone()))
-        .json(serde_json::json!({ "secret_ref": href })))
+    .await)
 }
 
 // ---- GET /v1/secrets -------------------------------------------------------------------------
@@ -287,24 +231,16 @@ fn sort_keys(v: &str) -> Result<Vec<(SecretSortKey, bool)>, ApiError> {
     Ok(out)
 }
 
-async fn list(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
-    respond("Secret(s) retrieval", list_inner(req, st).await)
-}
-
-async fn list_inner(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    require_json_accept(&req)?;
-    let ctx = ctx(&req)?;
-    enforce(&st, "secrets:get", &ctx, &PolicyTarget::none())?;
-    let q = query_pairs(&req);
-    let pg = page(&q, &st);
-    let non_empty = |k: &str| query_get(&q, k).filter(|v| !v.is_empty()).map(str::to_string);
+/// The list's query as Barbican reads it: filters, sort and `acl_only` (or a 400).
+fn list_query(q: &[(String, String)], caller: &Caller) -> Result<(SecretFilter, Option<String>), ApiError> {
+    let non_empty = |k: &str| query_get(q, k).filter(|v| !v.is_empty()).map(str::to_string);
     let mut f = SecretFilter {
         // Barbican unquotes the name once more (`unquote_plus`).
         name: non_empty("name")
             .map(|n| percent_encoding::percent_decode_str(&n.replace('+', " ")).decode_utf8_lossy().into_owned()),
         alg: non_empty("alg"),
         mode: non_empty("mode"),
-        bits: query_get(&q, "bits").and_then(|b| b.trim().parse::<i32>().ok()).filter(|b| *b > 0),
+        bits: query_get(q, "bits").and_then(|b| b.trim().parse::<i32>().ok()).filter(|b| *b > 0),
         secret_type: non_empty("secret_type"),
         ..SecretFilter::default()
     };
@@ -320,14 +256,21 @@ async fn list_inner(req: HttpRequest, st: web::Data<AppState>) -> Result<HttpRes
     if let Some(v) = non_empty("sort") {
         f.sort = sort_keys(&v)?;
     }
-    let acl_user = ctx
-        .user_id
-        .clone()
-        .filter(|_| query_get(&q, "acl_only").is_some_and(|v| v.eq_ignore_ascii_case("true")));
+    let acl_only = query_get(q, "acl_only").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    Ok((f, caller.user().filter(|_| acl_only).map(str::to_string)))
+}
+
+async fn list(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> HttpResponse {
+    respond("Secret(s) retrieval", list_inner(req, st, caller).await)
+}
+
+async fn list_inner(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+    require_json_accept(&req)?;
+    let q = query_pairs(&req);
+    let pg = page(&q, &st);
+    let query = list_query(&q, &caller);
     let with_consumers = api_version(&req) >= ApiVersion(1);
-    let project = ctx.project().to_string();
-    let (rows, total) =
-        st.run(move |core| svc::list(core, &project, acl_user.as_deref(), &f, pg, with_consumers)).await?;
+    let (rows, total) = st.call(move |core| svc::list_for(core, &caller, query, pg, with_consumers)).await?;
     let base = base_href(&req, &st);
     let items: Vec<Value> = rows
         .iter()

@@ -10,6 +10,12 @@ pub const TEXT_PLAIN: &str = "text/plain";
 pub const OCTET_STREAM: &str = "application/octet-stream";
 pub const PKCS8: &str = "application/pkcs8";
 
+/// The current time, UTC, truncated to microseconds (what the store keeps).
+pub fn now() -> NaiveDateTime {
+    let t = chrono::Utc::now().naive_utc();
+    chrono::DateTime::from_timestamp_micros(t.and_utc().timestamp_micros()).map(|d| d.naive_utc()).unwrap_or(t)
+}
+
 /// A secret's attributes, as stored (no key material).
 #[derive(Debug, Clone)]
 pub struct Secret {
@@ -32,6 +38,19 @@ impl Secret {
     pub fn is_expired(&self, now: NaiveDateTime) -> bool {
         matches!(self.expiration, Some(e) if e <= now)
     }
+}
+
+/// A validated request for a new secret: what the caller chose (the service adds the rest).
+#[derive(Debug)]
+pub struct NewSecret {
+    pub name: Option<String>,
+    pub secret_type: String,
+    pub expiration: Option<NaiveDateTime>,
+    pub algorithm: Option<String>,
+    pub bit_length: Option<i32>,
+    pub mode: Option<String>,
+    /// (normalised content type, plaintext)
+    pub payload: Option<(String, zeroize::Zeroizing<Vec<u8>>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

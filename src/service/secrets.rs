@@ -9,7 +9,7 @@ use super::access::{no_check, Caller};
 use super::{Core, Missing, ServiceError, ServiceResult};
 use crate::policy::PolicyTarget;
 use crate::crypto;
-use crate::model::{Page, Secret, SecretConsumer, SecretFilter};
+use crate::model::{NewSecret, Page, Secret, SecretConsumer, SecretFilter};
 use crate::store::secrets as repo;
 use crate::store::{now, DbConn};
 
@@ -129,6 +129,53 @@ pub fn with_metadata<T, E: From<ServiceError>>(
     let mut conn = core.conn()?;
     let found = open(&mut conn, caller, id, false, pre, rule)?;
     op(&mut conn, &found.secret.id)
+}
+
+/// `POST /v1/secrets` (`secrets:post`): `input` (the request, judged by the API) is reported
+/// once policy allowed it; the secret is built from it and the caller. Returns the new id.
+pub fn create_for<E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    input: impl FnOnce() -> Result<NewSecret, E>,
+) -> Result<String, E> {
+    caller.require("secrets:post", &PolicyTarget::none())?;
+    let n = input()?;
+    let t = now();
+    let (content_type, payload) = match n.payload {
+        Some((ct, p)) => (Some(ct), Some(p)),
+        None => (None, None),
+    };
+    let secret = Secret {
+        id: uuid::Uuid::new_v4().to_string(),
+        project_id: caller.project().to_string(),
+        creator_id: caller.user().map(str::to_string),
+        name: n.name,
+        secret_type: n.secret_type,
+        expiration: n.expiration,
+        algorithm: n.algorithm,
+        bit_length: n.bit_length,
+        mode: n.mode,
+        status: "ACTIVE".into(),
+        content_type,
+        created_at: t,
+        updated_at: t,
+    };
+    create(core, &secret, payload)?;
+    Ok(secret.id)
+}
+
+/// `GET /v1/secrets` (`secrets:get`): the query (filters and the `acl_only` user, judged by the
+/// API) is reported once policy allowed the list; then the caller's page.
+pub fn list_for<E: From<ServiceError>>(
+    core: &Core,
+    caller: &Caller,
+    query: Result<(SecretFilter, Option<String>), E>,
+    page: Page,
+    with_consumers: bool,
+) -> Result<(Vec<(Secret, Vec<SecretConsumer>)>, i64), E> {
+    caller.require("secrets:get", &PolicyTarget::none())?;
+    let (filter, acl_user) = query?;
+    Ok(list(core, caller.project(), acl_user.as_deref(), &filter, page, with_consumers)?)
 }
 
 /// A live, unexpired secret by id (from any project: policy decides who may see it).

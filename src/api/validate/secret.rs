@@ -233,7 +233,7 @@ mod tests {
     }
 
     fn now() -> chrono::NaiveDateTime {
-        crate::store::now()
+        crate::model::now()
     }
 
     #[test]
