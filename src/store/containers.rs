@@ -90,14 +90,6 @@ pub fn lock(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
     Ok(n > 0)
 }
 
-/// Bumps `updated` (a consumer was registered).
-pub fn touch(conn: &mut DbConn, id: &str) -> QueryResult<()> {
-    diesel::update(containers::table.filter(containers::id.eq(id)))
-        .set(containers::updated_at.eq(now_micros()))
-        .execute(conn)?;
-    Ok(())
-}
-
 fn filtered<'a>(project: &'a str, f: &'a ContainerFilter) -> containers::BoxedQuery<'a, Db> {
     let mut q = containers::table
         .into_boxed::<Db>()
