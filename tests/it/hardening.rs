@@ -158,7 +158,9 @@ async fn slow_bodies_get_408_and_the_connection_closes() {
     assert!(read.is_ok(), "the server closed the connection");
     let text = String::from_utf8_lossy(&buf);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
-    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+    // 1 s configured; the slack is for a loaded CI machine (without the deadline the read
+    // above runs into its 10 s limit).
+    assert!(start.elapsed() < Duration::from_secs(8), "{:?}", start.elapsed());
     assert_eq!(count_secrets(&s, "slow").await, 0);
 }
 
