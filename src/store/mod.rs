@@ -254,6 +254,8 @@ impl Store {
         let manager = Manager { url: url.clone() };
         let pool = Pool::builder()
             .max_size(max_size.max(1))
+            // Connections are opened as requests need them (up to max_size), not all at start.
+            .min_idle(Some(1))
             .connection_timeout(wait.max(Duration::from_millis(100)))
             .connection_customizer(Box::new(ConnSetup {
                 backend: url.backend,

@@ -3,7 +3,7 @@
 //! these tests are skipped, unless PORTCULLIS_REQUIRE_KEYSTONE=1 (as in scripts/test.sh).
 
 use crate::common;
-use std::collections::HashMap;
+use crate::ks::{keystone, Ks};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -13,47 +13,9 @@ use serde_json::{json, Value};
 
 const KS_401: &str = r#"{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}"#;
 
-struct Ks {
-    env: HashMap<String, String>,
-    http: reqwest::Client,
-}
 
-fn keystone() -> Option<Ks> {
-    let path = match std::env::var("PORTCULLIS_TEST_KEYSTONE_ENV") {
-        Ok(p) if !p.is_empty() => p,
-        _ => {
-            if std::env::var("PORTCULLIS_REQUIRE_KEYSTONE").as_deref() == Ok("1") {
-                panic!("PORTCULLIS_TEST_KEYSTONE_ENV is not set but PORTCULLIS_REQUIRE_KEYSTONE=1");
-            }
-            eprintln!("skipped: no Keystone (set PORTCULLIS_TEST_KEYSTONE_ENV)");
-            return None;
-        }
-    };
-    let text = std::fs::read_to_string(&path).expect("users.env");
-    let env = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
-        .collect();
-    Some(Ks { env, http: reqwest::Client::new() })
-}
 
 impl Ks {
-    fn url(&self) -> &str {
-        &self.env["KS_AUTH_URL"]
-    }
-
-    fn section(&self) -> KeystoneSection {
-        KeystoneSection {
-            auth_url: self.url().to_string(),
-            username: self.env["KS_SERVICE_USER"].clone(),
-            password: self.env["KS_SERVICE_PASSWORD"].clone(),
-            project_name: self.env["KS_SERVICE_PROJECT"].clone(),
-            ..KeystoneSection::default()
-        }
-    }
-
     async fn token_scoped(&self, user: &str, password: &str, scope: Value) -> String {
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": user, "domain": {"id": "default"}, "password": password}}}, "scope": scope}});

@@ -5,5 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod ks;
+
 mod keystone_auth;
 mod rbac_matrix;

@@ -17,6 +17,7 @@
 //! PORTCULLIS_REQUIRE_KEYSTONE=1.
 
 use crate::common;
+use crate::ks::{keystone, Ks};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -423,54 +424,19 @@ fn fixture(route: Route) -> Fixture {
     }
 }
 
-struct Ks {
-    env: HashMap<String, String>,
-    http: reqwest::Client,
-}
 
-fn keystone() -> Option<Ks> {
-    let path = match std::env::var("PORTCULLIS_TEST_KEYSTONE_ENV") {
-        Ok(p) if !p.is_empty() => p,
-        _ => {
-            if std::env::var("PORTCULLIS_REQUIRE_KEYSTONE").as_deref() == Ok("1") {
-                panic!("PORTCULLIS_TEST_KEYSTONE_ENV is not set but PORTCULLIS_REQUIRE_KEYSTONE=1");
-            }
-            eprintln!("skipped: no Keystone (set PORTCULLIS_TEST_KEYSTONE_ENV)");
-            return None;
-        }
-    };
-    let text = std::fs::read_to_string(&path).expect("users.env");
-    let env = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('"').trim_matches('\'').to_string()))
-        .collect();
-    Some(Ks { env, http: reqwest::Client::new() })
-}
 
 impl Ks {
-    fn url(&self) -> &str {
-        &self.env["KS_AUTH_URL"]
-    }
-
     fn user_id(&self, user: &str) -> String {
         self.env[&format!("KS_USER_{}", user.to_uppercase().replace('-', "_"))].clone()
     }
 
-    fn section(&self) -> KeystoneSection {
-        KeystoneSection {
-            auth_url: self.url().to_string(),
-            username: self.env["KS_SERVICE_USER"].clone(),
-            password: self.env["KS_SERVICE_PASSWORD"].clone(),
-            project_name: self.env["KS_SERVICE_PROJECT"].clone(),
-            // Every request is validated by Keystone, so the revoked token is seen as revoked.
-            token_cache_time: 0,
-            ..KeystoneSection::default()
-        }
+    /// Every request is validated by Keystone, so the revoked token is seen as revoked.
+    fn uncached_section(&self) -> KeystoneSection {
+        KeystoneSection { token_cache_time: 0, ..self.section() }
     }
 
-    async fn token(&self, user: &str, password: &str, project: &str) -> String {
+    async fn password_token(&self, user: &str, password: &str, project: &str) -> String {
         let body = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": user, "domain": {"id": "default"}, "password": password}}},
             "scope": {"project": {"name": project, "domain": {"id": "default"}}}}});
@@ -481,11 +447,11 @@ impl Ks {
 
     async fn user_token(&self, user: &str) -> String {
         let project = if user.starts_with("b-") || user == "a-norole" { "proj-b" } else { "proj-a" };
-        self.token(user, &self.env["KS_USER_PASSWORD"], project).await
+        self.password_token(user, &self.env["KS_USER_PASSWORD"], project).await
     }
 
     async fn revoke(&self, token: &str) {
-        let admin = self.token("admin", &self.env["KS_ADMIN_PASSWORD"], "admin").await;
+        let admin = self.password_token("admin", &self.env["KS_ADMIN_PASSWORD"], "admin").await;
         let r = self.http.delete(format!("{}/auth/tokens", self.url())).header("X-Auth-Token", &admin)
             .header("X-Subject-Token", token).send().await.unwrap();
         assert_eq!(r.status(), 204, "revoke: {:?}", r.text().await);
@@ -785,7 +751,7 @@ async fn run(mode: Mode, table: &Table) {
     let Some(ks) = keystone() else { return };
     let started = std::time::Instant::now();
     let scs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policy/scs-member-as-creator.yaml");
-    let section = ks.section();
+    let section = ks.uncached_section();
     let s = common::start_with(move |c| {
         c.auth.strategy = AuthStrategy::Keystone;
         c.keystone_authtoken = section;
