@@ -18,7 +18,9 @@
 #                          through the same user's `postgres` database); default
 #                          postgresql://portcullis_test:portcullis_test@127.0.0.1:5432/portcullis_tbench
 #      BENCH_BIG           rows of the big project (default 100000)
-#      BENCH_CPU           "1" to print the server's CPU seconds per route too
+#      BENCH_CPU           "1" to print the server's CPU use per route too
+#      BENCH_PERF_DIR      a folder: `perf record` (cpu-clock) the server during each route into
+#                          DIR/<backend>-<n>.data (`perf report -i … --no-children --sort dso,sym`)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DUR="${1:-10}"; CONN="${2:-16}"
@@ -121,7 +123,7 @@ SELECT lpad(to_hex(i), 8, '0') || '-b000-4000-8000-' || lpad(to_hex(i), 12, '0')
   'aes', 256, 'cbc', 'ACTIVE', $t0 + i, $t0 + i, CASE WHEN i % 97 = 0 THEN $t0 + i END FROM generate_series(1, $BIG) i;
 INSERT INTO acls (id, entity_type, entity_id, operation, project_access, created_at, updated_at)
 SELECT 'acl-' || substr(id, 1, 32), 'secret', id, 'read', true, $t0, $t0 FROM secrets
- WHERE project_id = '$PROJECT' AND creator_id = 'seed' AND deleted_at IS NULL AND created_at % 100 = 0;
+ WHERE project_id = '$PROJECT' AND creator_id = 'seed' AND deleted_at IS NULL AND created_at % 100 = 1;
 INSERT INTO acl_users (id, acl_id, user_id, created_at)
 SELECT 'aclu-' || substr(entity_id, 1, 31), id, '$ACL_USER', $t0 FROM acls WHERE id LIKE 'acl-%';
 COMMIT;
@@ -145,9 +147,17 @@ V1=""
 run() { # name, wrk args...
     local name="$1"; shift
     local out rps p50 p99 errs frac rss c0 c1 cpu=""
+    local perf_pid=""
+    if [ -n "${BENCH_PERF_DIR:-}" ]; then
+        ROUTE_N=$((ROUTE_N + 1))
+        perf record -q -e cpu-clock -F 499 -p "$SPID" -o "$BENCH_PERF_DIR/$BACKEND-$ROUTE_N.data" >/dev/null 2>&1 &
+        perf_pid=$!
+        sleep 0.3
+    fi
     c0=$(cpu_of "$SPID")
     out=$(wrk -t2 -c"$CONN" -d"${DUR}s" --latency "$@" 2>&1)
     c1=$(cpu_of "$SPID")
+    if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; fi
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '/ 50%/ {print $2}' <<<"$out")
     p99=$(awk '/ 99%/ {print $2}' <<<"$out")
@@ -164,7 +174,7 @@ run() { # name, wrk args...
 A=(-H "X-Auth-Token: $TOKEN")
 echo "Portcullis $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null) ($PORTCULLIS_BIN), Keystone token cache on, ${DUR}s x ${CONN} connections, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for backend in $BACKENDS; do
-    V1=""
+    V1=""; BACKEND="$backend"; ROUTE_N=0
     start "$backend"
     echo "-- $backend"
     ref=$(curl -s "${A[@]}" -H 'Content-Type: application/json' \
