@@ -16,7 +16,8 @@
 #      BENCH_BACKENDS      "sqlite postgres" (default) or one of them
 #      BENCH_PG_URL        an empty-able PostgreSQL database (it is dropped and created again
 #                          through the same user's `postgres` database); default
-#                          postgresql://portcullis_test:portcullis_test@127.0.0.1:5432/portcullis_tbench
+#                          postgresql://portcullis_test:portcullis_test@127.0.0.1:5432/portcullis_tbench?sslmode=disable
+#                          (loopback: no TLS, whose cost is not the server's)
 #      BENCH_BIG           rows of the big project (default 100000)
 #      BENCH_CPU           "1" to print the server's CPU use per route too
 #      BENCH_PERF_DIR      a folder: `perf record` (cpu-clock) the server during each route into
@@ -25,7 +26,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DUR="${1:-10}"; CONN="${2:-16}"
 BACKENDS="${BENCH_BACKENDS:-sqlite postgres}"
-PG_URL="${BENCH_PG_URL:-postgresql://portcullis_test:portcullis_test@127.0.0.1:5432/portcullis_tbench}"
+PG_URL="${BENCH_PG_URL:-postgresql://portcullis_test:portcullis_test@127.0.0.1:5432/portcullis_tbench?sslmode=disable}"
 BIG="${BENCH_BIG:-100000}"
 for tool in wrk sqlite3 psql; do
     command -v $tool >/dev/null && continue
@@ -165,10 +166,11 @@ run() { # name, wrk args...
     [ -z "$V1" ] && V1="$rps"
     frac=$(awk -v a="$rps" -v b="$V1" 'BEGIN { printf "%5.1f%%", 100 * a / b }')
     rss=$(awk '/VmRSS/ {printf "%d MiB", $2 / 1024}' "/proc/$SPID/status")
+    [ "${BENCH_CPU:-0}" = 1 ] && rss="$rss $(awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} END {printf "(anon %d file %d)", a / 1024, f / 1024}' "/proc/$SPID/status")"
     if [ "${BENCH_CPU:-0}" = 1 ]; then
         cpu=$(awk -v c="$((c1 - c0))" -v t="$TICKS" -v n="$rps" -v d="$DUR" 'BEGIN { printf "  cpu %4.0f%% %6.0f us/req", 100 * c / t / d, 1e6 * c / t / (n * d) }')
     fi
-    printf '%-34s %10s req/s %7s   p50 %8s  p99 %8s   rss %7s%s  %s\n' "$name" "$rps" "$frac" "$p50" "$p99" "$rss" "$cpu" "$errs"
+    printf '%-34s %10s req/s %7s   p50 %8s  p99 %8s   rss %s%s  %s\n' "$name" "$rps" "$frac" "$p50" "$p99" "$rss" "$cpu" "$errs"
 }
 
 A=(-H "X-Auth-Token: $TOKEN")
