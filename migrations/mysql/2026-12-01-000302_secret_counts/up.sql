@@ -4,6 +4,8 @@
 -- expired-but-undeleted rows). Rows per (project, shard) are summed; a transaction writes the
 -- shard of its connection (CONNECTION_ID() % 16), so concurrent creates in one project rarely
 -- wait on the same row, and one transaction never locks two shards of a project.
+-- MySQL cannot create triggers in a transaction: run this upgrade with the servers stopped (a
+-- secret written between the backfill and the triggers would go uncounted).
 CREATE TABLE secret_counts (
     project_id VARCHAR(255) NOT NULL,
     shard INTEGER NOT NULL,

@@ -5,6 +5,9 @@
 -- shard of its backend (pg_backend_pid() % 16), so concurrent creates in one project rarely
 -- wait on the same row, and one transaction never locks two shards of a project (no
 -- deadlock between them).
+-- No secret written by another server between the backfill and the trigger goes uncounted:
+-- writers wait for this migration's transaction.
+LOCK TABLE secrets IN SHARE ROW EXCLUSIVE MODE;
 CREATE TABLE secret_counts (
     project_id VARCHAR(255) NOT NULL,
     shard INTEGER NOT NULL,
