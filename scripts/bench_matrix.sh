@@ -40,6 +40,7 @@ fi
 WORK="$(mktemp -d)"
 PIDS=()
 cleanup() {
+    set +e   # a server already stopped must not end the clean-up before Keystone's
     for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
     bash "$REPO/scripts/keystone.sh" stop "$WORK/ks" >/dev/null 2>&1 || true
     rm -rf "$WORK"
