@@ -21,7 +21,7 @@ fn counted(store: &Store, p: &str) -> (i64, i64) {
     let now = portcullis::store::now_micros();
     (
         portcullis::store::secrets::live_unexpired(&mut c, p, now).unwrap(),
-        portcullis::store::secrets::count_live(&mut c, p).unwrap(),
+        portcullis::store::secrets::count_live_rows(&mut c, p).unwrap(),
     )
 }
 
