@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): throughput of the hot routes of a release build in --dev mode
 # (SQLite, noauth) on loopback, measured with wrk. Usage: scripts/bench.sh [seconds] [connections]
+# (scripts/bench_matrix.sh: the same behind Keystone, on SQLite and PostgreSQL, with a big project.)
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DUR="${1:-10}"; CONN="${2:-32}"

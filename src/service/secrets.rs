@@ -2,8 +2,6 @@
 
 use zeroize::Zeroizing;
 
-use diesel::Connection;
-
 use super::quotas::{self, Resource};
 use super::access::{no_check, Caller};
 use super::{Core, Missing, ServiceError, ServiceResult};
@@ -209,14 +207,18 @@ pub fn create(
             Some((kek_id, sealed))
         }
     };
-    conn.transaction(|c| {
-        quotas::enforce(c, &core.quotas, &secret.project_id, Resource::Secrets, |c| {
+    drop(conn);
+    // Quota check and insert in one transaction; on SQLite through the group-commit writer
+    // (returns once the row is committed with `synchronous = FULL`).
+    let (quota, secret) = (core.quotas.clone(), secret.clone());
+    core.store.write(move |c| -> ServiceResult<()> {
+        quotas::enforce(c, &quota, &secret.project_id, Resource::Secrets, |c| {
             repo::count_live(c, &secret.project_id)
         })?;
         repo::insert(
             c,
             &repo::NewSecret {
-                secret,
+                secret: &secret,
                 kek_id: sealed.as_ref().map(|(k, _)| k.as_str()),
                 cypher_text: sealed.as_ref().map(|(_, s)| s.as_slice()),
             },

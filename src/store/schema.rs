@@ -32,6 +32,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// Live (not deleted) secrets per project, kept by triggers (migration 000302); a
+    /// project's count is the sum of its shards.
+    secret_counts (project_id, shard) {
+        project_id -> Text,
+        shard -> Integer,
+        live -> BigInt,
+    }
+}
+
+diesel::table! {
     secrets (id) {
         id -> Text,
         project_id -> Text,

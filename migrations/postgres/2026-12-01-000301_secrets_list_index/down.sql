@@ -1,0 +1,2 @@
+DROP INDEX ix_secrets_live_count;
+DROP INDEX ix_secrets_live;
