@@ -2,7 +2,7 @@
 //! group-commit writer (`Store::write`): jobs share a transaction, each in its own savepoint,
 //! and are answered only after the commit.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! live, unexpired secrets through creates, deletes, expiry and writes made in SQL (any
 //! backend).
 
-mod common;
+use crate::common;
 
 use diesel::prelude::*;
 use portcullis::store::schema::secrets;
