@@ -47,7 +47,7 @@ EOT
     BASE="http://127.0.0.1:$port"
     for _ in $(seq 1 50); do curl -sf "$BASE/healthcheck" >/dev/null && break; sleep 0.2; done
 }
-TOKEN=$(curl -si -H 'Content-Type: application/json' "$KS_AUTH_URL/auth/tokens?nocatalog" -d "{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"a-creator\",\"domain\":{\"id\":\"default\"},\"password\":\"$KS_USER_PASSWORD\"}}},\"scope\":{\"project\":{\"name\":\"proj-a\",\"domain\":{\"id\":\"default\"}}}}}" \
+TOKEN=$(curl -si -H 'Content-Type: application/json' "$KS_AUTH_URL/auth/tokens?nocatalog" -d "{\"auth\":{\"identity\":{\"methods\":[\"password\"],\"password\":{\"user\":{\"name\":\"a-member\",\"domain\":{\"id\":\"default\"},\"password\":\"$KS_USER_PASSWORD\"}}},\"scope\":{\"project\":{\"name\":\"proj-a\",\"domain\":{\"id\":\"default\"}}}}}" \
         | awk 'tolower($1)=="x-subject-token:" {print $2}' | tr -d '\r')
 echo "Portcullis $(git -C "$REPO" rev-parse --short HEAD) release, SQLite, Keystone $(grep -o 'keystone==[0-9.]*' scripts/requirements-openstack.txt), ${DUR}s x ${CONN} connections, $(nproc) cores"
 for mode in "cached:300" "uncached:0"; do
