@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::containers::container_id;
 use super::error::{respond, ApiError};
-use super::http::{base_href, fmt_ts, json_accept, require_json_content_type, RawJson};
+use super::http::{base_href, fmt_ts, json_accept, require_json_content_type, LaterBody};
 use super::secrets::secret_id;
 use super::validate::acl::parse_acl_body;
 use super::AppState;
@@ -122,10 +122,10 @@ async fn write_acl(
         let pre = json_accept::<Owned>(&req);
         // After policy: Content-Type, then the body.
         let content_type = require_json_content_type(&req);
-        let raw = RawJson::read(&st, body).await?;
+        let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let input = move || {
             content_type?;
-            parse_acl_body(&raw.parse()?)
+            parse_acl_body(&raw.json()?)
         };
         let href = format!("{}/v1/{}/{id}/acl", base_href(&req, &st), collection(e));
         st.call(move |core| svc::set(core, &caller, e, &id, pre, input, patch)).await?;

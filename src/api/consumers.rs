@@ -12,7 +12,7 @@ use super::containers::{self as containers_api, container_id, container_json};
 use super::error::{respond, ApiError};
 use super::http::{
     base_href, fmt_ts, page, paged_body, query_pairs, require_json_accept, require_json_content_type, valid_uuid4,
-    RawJson,
+    LaterBody,
 };
 use super::secrets::{secret_id, secret_json};
 use super::validate::consumer::{container_consumer_body, secret_consumer_body};
@@ -139,8 +139,8 @@ async fn register_secret(req: HttpRequest, st: web::Data<AppState>, caller: Call
         let pre = pre_checks(&req);
         // After policy: Content-Type, then (once the caller's project exists) the body.
         let content_type = require_json_content_type(&req);
-        let raw = RawJson::read(&st, body).await?;
-        let input = move || secret_consumer_body(&raw.parse()?);
+        let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
+        let input = move || secret_consumer_body(&raw.json()?);
         let (s, consumers) =
             st.call(move |core| svc::register_secret(core, &caller, &id, pre, || content_type, input)).await?;
         Ok(HttpResponse::Ok()
@@ -155,10 +155,10 @@ async fn remove_secret(req: HttpRequest, st: web::Data<AppState>, caller: Caller
         let id = secret_id(&id)?;
         let pre = pre_checks(&req);
         let content_type = require_json_content_type(&req);
-        let raw = RawJson::read(&st, body).await?;
+        let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let input = move || {
             content_type?;
-            secret_consumer_body(&raw.parse()?)
+            secret_consumer_body(&raw.json()?)
         };
         let (s, consumers) = st.call(move |core| svc::remove_secret(core, &caller, &id, pre, input)).await?;
         Ok(HttpResponse::Ok().json(secret_json(&s, &base_href(&req, &st), Some(consumers.as_slice()))))
@@ -197,8 +197,8 @@ async fn register_container(req: HttpRequest, st: web::Data<AppState>, caller: C
         let id = container_id(&id)?;
         let pre = pre_checks(&req);
         let content_type = require_json_content_type(&req);
-        let raw = RawJson::read(&st, body).await?;
-        let input = move || container_consumer_body(&raw.parse()?);
+        let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
+        let input = move || container_consumer_body(&raw.json()?);
         let location = bogus_location(&req, &st, &id);
         let view =
             st.call(move |core| svc::register_container(core, &caller, &id, pre, || content_type, input)).await?;
@@ -214,10 +214,10 @@ async fn remove_container(req: HttpRequest, st: web::Data<AppState>, caller: Cal
         let id = container_id(&id)?;
         let pre = pre_checks(&req);
         let content_type = require_json_content_type(&req);
-        let raw = RawJson::read(&st, body).await?;
+        let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let input = move || {
             content_type?;
-            container_consumer_body(&raw.parse()?)
+            container_consumer_body(&raw.json()?)
         };
         let view = st.call(move |core| svc::remove_container(core, &caller, &id, pre, input)).await?;
         Ok(HttpResponse::Ok().json(container_json(&view, &base_href(&req, &st))))

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::error::{respond, ApiError};
 use super::http::{
     base_href, fmt_ts, json_accept, page, paged_body, query_get, query_pairs, require_json_accept,
-    require_json_content_type, valid_uuid4, RawJson,
+    require_json_content_type, valid_uuid4, LaterBody,
 };
 use super::validate::container::{container_body, container_secret_body};
 use super::AppState;
@@ -143,9 +143,9 @@ async fn create(req: HttpRequest, st: web::Data<AppState>, caller: Caller, body:
         // Judged once policy has allowed the request: Content-Type, then (once the project
         // exists) the body.
         let content_type = require_json_content_type(&req);
-        let raw = RawJson::read(&st, body).await?;
+        let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let prefix = ref_prefix(&req, &st);
-        let input = move || container_body(&raw.parse()?, &prefix);
+        let input = move || container_body(&raw.json()?, &prefix);
         let id = st.call(move |core| svc::create(core, &caller, || content_type, input)).await?;
         let href = format!("{}/v1/containers/{id}", base_href(&req, &st));
         Ok(HttpResponse::Created()
@@ -203,12 +203,12 @@ async fn add_secret(req: HttpRequest, st: web::Data<AppState>, caller: Caller, i
         let id = container_id(&id)?;
         let pre = json_accept::<Container>(&req);
         let content_type = require_json_content_type(&req);
-        let raw = RawJson::read(&st, body).await?;
+        let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         // After policy, in Barbican's order: Content-Type, a generic container, the body.
         let input = move |c: &Container| -> Result<LinkReq, ApiError> {
             content_type?;
             svc::modifiable(c)?;
-            container_secret_body(&raw.parse()?)
+            container_secret_body(&raw.json()?)
         };
         let href = format!("{}/v1/containers/{id}", base_href(&req, &st));
         st.call(move |core| svc::add_secret(core, &caller, &id, pre, input)).await?;
@@ -223,8 +223,8 @@ async fn remove_secret(st: web::Data<AppState>, caller: Caller, id: web::Path<St
     respond("Container Secret deletion", async {
         let id = container_id(&id)?;
         // Any Content-Type, but the body must be JSON.
-        let raw = RawJson::read(&st, body).await?;
-        let input = move || container_secret_body(&raw.parse()?);
+        let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
+        let input = move || container_secret_body(&raw.json()?);
         st.call(move |core| svc::remove_secret(core, &caller, &id, input)).await?;
         Ok(HttpResponse::NoContent().finish())
     }

@@ -149,6 +149,12 @@ impl LaterBody {
         Ok(LaterBody { content_type, bytes, overflow })
     }
 
+    /// [`LaterBody::read`] for routes that judge the Content-Type in a hook of their own.
+    pub async fn read_any(payload: web::Payload, limit: usize) -> Result<LaterBody, ApiError> {
+        let (bytes, overflow) = read_body(payload, limit).await?;
+        Ok(LaterBody { content_type: Ok(()), bytes, overflow })
+    }
+
     /// The Content-Type verdict, then the body as [`json_from_bytes`] takes it.
     pub fn json(self) -> Result<Value, ApiError> {
         self.content_type?;
@@ -202,26 +208,6 @@ pub fn json_from_bytes(bytes: &[u8], overflow: bool) -> Result<Value, ApiError> 
     refuse_nul(&v)?;
     strip_strings(&mut v);
     Ok(v)
-}
-
-/// A JSON body read (bounded) before a route's one service call, and parsed by the call's hook
-/// once the policy has allowed the request: Barbican reads the body after its policy check, so
-/// a malformed body of a forbidden request is still 403.
-pub struct RawJson {
-    bytes: Vec<u8>,
-    overflow: bool,
-}
-
-impl RawJson {
-    pub async fn read(st: &AppState, payload: web::Payload) -> Result<RawJson, ApiError> {
-        let (bytes, overflow) = read_body(payload, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        Ok(RawJson { bytes, overflow })
-    }
-
-    /// The body as [`json_body`] takes it.
-    pub fn parse(&self) -> Result<Value, ApiError> {
-        json_from_bytes(&self.bytes, self.overflow)
-    }
 }
 
 /// [`json_body_raw`], then every string at every depth stripped (§2.4). A NUL character in any

@@ -143,15 +143,7 @@ async fn create(req: HttpRequest, st: web::Data<AppState>, caller: Caller, body:
             if n.transport_key_needed {
                 return Err(ApiError::issue(400, "Transport keys are not supported by this secret store."));
             }
-            Ok(NewSecret {
-                name: n.name,
-                secret_type: n.secret_type,
-                expiration: n.expiration,
-                algorithm: n.algorithm,
-                bit_length: n.bit_length,
-                mode: n.mode,
-                payload: n.payload,
-            })
+            Ok(n.secret)
         };
         let id = st.call(move |core| svc::create_for(core, &caller, input)).await?;
         let href = format!("{}/v1/secrets/{id}", base_href(&req, &st));

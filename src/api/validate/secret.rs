@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use super::{b64decode_text, check_object, normalize_content_type, Prop, Ty};
 use crate::api::error::ApiError;
 use crate::api::http::{parse_isotime, py_repr, py_str_repr};
-use crate::model::{OCTET_STREAM, PKCS8, SECRET_TYPES, TEXT_PLAIN};
+use crate::model::{NewSecret, OCTET_STREAM, PKCS8, SECRET_TYPES, TEXT_PLAIN};
 
 const SECRET_SCHEMA: &str = "Secret";
 
@@ -30,16 +30,11 @@ pub static SECRET_PROPS: [Prop; 11] = [
 /// A payload as sent: (normalised content type, plaintext bytes).
 pub type SentPayload = (String, zeroize::Zeroizing<Vec<u8>>);
 
-/// A validated `POST /v1/secrets` body.
+/// A validated `POST /v1/secrets` body: the new secret, and the transport-key fields the API
+/// answers itself.
 #[derive(Debug)]
 pub struct NewSecretReq {
-    pub name: Option<String>,
-    pub algorithm: Option<String>,
-    pub mode: Option<String>,
-    pub bit_length: Option<i32>,
-    pub expiration: Option<chrono::NaiveDateTime>,
-    pub secret_type: String,
-    pub payload: Option<SentPayload>,
+    pub secret: NewSecret,
     pub transport_key_needed: bool,
     pub transport_key_id: Option<String>,
 }
@@ -57,13 +52,15 @@ pub fn secret_create(v: &Value, max_secret: usize, now: chrono::NaiveDateTime) -
         ));
     }
     Ok(NewSecretReq {
-        name: s("name"),
-        algorithm: s("algorithm"),
-        mode: s("mode"),
-        bit_length: obj.get("bit_length").and_then(Value::as_f64).map(|f| f as i32),
-        expiration,
-        secret_type: s("secret_type").unwrap_or_else(|| "opaque".into()),
-        payload,
+        secret: NewSecret {
+            name: s("name"),
+            algorithm: s("algorithm"),
+            mode: s("mode"),
+            bit_length: obj.get("bit_length").and_then(Value::as_f64).map(|f| f as i32),
+            expiration,
+            secret_type: s("secret_type").unwrap_or_else(|| "opaque".into()),
+            payload,
+        },
         transport_key_needed: s("transport_key_needed").as_deref() == Some("true"),
         transport_key_id: s("transport_key_id"),
     })
