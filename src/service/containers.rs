@@ -9,7 +9,7 @@ use super::quotas::{self, Resource};
 use super::{Core, Missing, ServiceError, ServiceResult};
 use crate::model::{Container, ContainerFilter, Page};
 use crate::policy::PolicyTarget;
-use crate::store::acls::{self, ReadFacts};
+use crate::store::acls::ReadFacts;
 use crate::store::consumers as consumer_repo;
 use crate::store::containers as repo;
 use crate::store::{now, secrets as secret_repo, DbConn};
@@ -38,8 +38,7 @@ pub fn lookup(conn: &mut DbConn, id: &str) -> ServiceResult<Container> {
 
 /// Looks the container up (any project: policy decides), with the caller's ACL standing.
 fn find(conn: &mut DbConn, caller: &Caller, id: &str) -> ServiceResult<Found> {
-    let container = lookup(conn, id)?;
-    let acl = acls::read_facts(conn, "container", id, caller.user())?;
+    let (container, acl) = repo::view(conn, id, caller.user())?.ok_or(ServiceError::NotFound(Missing::Container))?;
     Ok(Found { container, acl })
 }
 

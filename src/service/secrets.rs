@@ -20,6 +20,8 @@ pub struct Found {
     pub secret: Secret,
     pub consumers: Vec<SecretConsumer>,
     acl: crate::store::acls::ReadFacts,
+    /// The sealed payload, read with the row (a payload GET needs no second query).
+    payload: repo::PayloadRow,
 }
 
 impl Found {
@@ -32,10 +34,11 @@ impl Found {
 
 /// Looks the secret up (any project: policy decides), with the caller's ACL standing.
 fn find(conn: &mut DbConn, caller: &Caller, id: &str, with_consumers: bool) -> ServiceResult<Found> {
-    let secret = lookup(conn, id)?;
-    let acl = crate::store::acls::read_facts(conn, "secret", id, caller.user())?;
+    let view = repo::view(conn, id, caller.user())?
+        .filter(|v| !v.secret.is_expired(now()))
+        .ok_or(ServiceError::NotFound(Missing::Secret))?;
     let consumers = if with_consumers { consumers(conn, id)? } else { Vec::new() };
-    Ok(Found { secret, consumers, acl })
+    Ok(Found { secret: view.secret, consumers, acl: view.acl, payload: view.payload })
 }
 
 /// Look-up, then `pre` (checks Barbican runs before its policy), then the policy `rule`: the
@@ -81,7 +84,7 @@ pub fn decrypt<E: From<ServiceError>>(
     let mut conn = core.conn()?;
     let found = open(&mut conn, caller, id, false, no_check, "secret:decrypt")?;
     check(&found.secret)?;
-    let plain = payload_on(core, &mut conn, &found.secret)?;
+    let plain = payload_on(core, &mut conn, &found.secret, found.payload)?;
     Ok((found.secret, plain))
 }
 
@@ -271,10 +274,13 @@ fn store_payload(
 
 
 /// Decrypts a secret's payload. A ciphertext that does not belong to this row fails here.
-fn payload_on(core: &Core, conn: &mut DbConn, secret: &Secret) -> ServiceResult<Zeroizing<Vec<u8>>> {
+fn payload_on(
+    core: &Core,
+    conn: &mut DbConn,
+    secret: &Secret,
+    row: repo::PayloadRow,
+) -> ServiceResult<Zeroizing<Vec<u8>>> {
     let ct = secret.content_type.as_deref().ok_or(ServiceError::NotFound(Missing::Payload))?;
-    let row = repo::get_payload(conn, &secret.id, &secret.project_id)?
-        .ok_or(ServiceError::NotFound(Missing::Secret))?;
     let (Some(kek_id), Some(sealed)) = (row.kek_id, row.cypher_text) else {
         return Err(ServiceError::NotFound(Missing::Payload));
     };

@@ -14,27 +14,6 @@ pub struct ReadFacts {
     pub caller_listed: bool,
 }
 
-pub fn read_facts(conn: &mut DbConn, entity_type: &str, entity_id: &str, caller: Option<&str>) -> StoreResult<ReadFacts> {
-    let row: Option<(String, bool)> = acls::table
-        .filter(acls::entity_type.eq(entity_type))
-        .filter(acls::entity_id.eq(entity_id))
-        .filter(acls::operation.eq("read"))
-        .select((acls::id, acls::project_access))
-        .first(conn)
-        .optional()?;
-    let Some((acl_id, pa)) = row else { return Ok(ReadFacts::default()) };
-    let caller_listed = match caller {
-        Some(u) => acl_users::table
-            .filter(acl_users::acl_id.eq(&acl_id))
-            .filter(acl_users::user_id.eq(u))
-            .count()
-            .get_result::<i64>(conn)?
-            > 0,
-        None => false,
-    };
-    Ok(ReadFacts { project_access: Some(pa), caller_listed })
-}
-
 pub fn list(conn: &mut DbConn, entity_type: &str, entity_id: &str) -> StoreResult<Vec<Acl>> {
     let rows: Vec<(String, String, bool, i64, i64)> = acls::table
         .filter(acls::entity_type.eq(entity_type))

@@ -70,6 +70,29 @@ pub fn insert(conn: &mut DbConn, n: &NewContainer) -> QueryResult<()> {
     Ok(())
 }
 
+/// A live container and the caller's standing in its `read` ACL, in one query (the row
+/// left-joined to its `read` ACL and the caller's entry in that ACL's users; both unique).
+pub fn view(conn: &mut DbConn, id: &str, caller: Option<&str>) -> StoreResult<Option<(Container, super::acls::ReadFacts)>> {
+    use super::schema::{acl_users, acls};
+    let row: Option<(ContainerRow, Option<bool>, Option<String>)> = containers::table
+        .left_join(
+            acls::table.on(acls::entity_id
+                .eq(containers::id)
+                .and(acls::entity_type.eq("container"))
+                .and(acls::operation.eq("read"))),
+        )
+        .left_join(acl_users::table.on(acl_users::acl_id.eq(acls::id).and(acl_users::user_id.eq(caller.unwrap_or("")))))
+        .filter(containers::id.eq(id))
+        .filter(containers::deleted_at.is_null())
+        .select((ContainerRow::as_select(), acls::project_access.nullable(), acl_users::id.nullable()))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(row, project_access, listed)| {
+        let facts = super::acls::ReadFacts { project_access, caller_listed: caller.is_some() && listed.is_some() };
+        (Container::from(row), facts)
+    }))
+}
+
 /// A live (not deleted) container by id, from any project: policy decides who may see it.
 pub fn get(conn: &mut DbConn, id: &str) -> StoreResult<Option<Container>> {
     Ok(containers::table
