@@ -164,7 +164,7 @@ async fn list(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -> Http
         let pg = page(&q, &st);
         let non_empty = |k: &str| query_get(&q, k).filter(|v| !v.is_empty()).map(str::to_string);
         let f = ContainerFilter { name: non_empty("name"), container_type: non_empty("type") };
-        let (rows, total) = st.call(move |core| svc::list(core, &caller, &f, pg)).await?;
+        let (rows, total) = st.read(move |core| svc::list(core, &caller, &f, pg)).await?;
         let base = base_href(&req, &st);
         let items: Vec<Value> =
             rows.iter().map(|v| serde_json::to_value(container_json(v, &base)).unwrap_or(Value::Null)).collect();
@@ -179,7 +179,7 @@ async fn get(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web:
     respond("Container retrieval", async {
         let id = container_id(&id)?;
         let pre = json_accept::<Container>(&req);
-        let v = st.call(move |core| svc::get(core, &caller, &id, pre)).await?;
+        let v = st.read(move |core| svc::get(core, &caller, &id, pre)).await?;
         Ok(HttpResponse::Ok().json(container_json(&v, &base_href(&req, &st))))
     }
     .await)

@@ -33,7 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 async fn get_all(st: web::Data<AppState>, caller: Caller, id: web::Path<String>) -> HttpResponse {
     respond("Secret metadata retrieval", async {
         let id = secret_id(&id)?;
-        let items = st.call(move |core| svc::with_metadata(core, &caller, &id, no_check::<Secret, ApiError>, "secret_meta:get", |c, id| Ok::<_, ApiError>(svc::metadata(c, id)?))).await?;
+        let items = st.read(move |core| svc::with_metadata(core, &caller, &id, no_check::<Secret, ApiError>, "secret_meta:get", |c, id| Ok::<_, ApiError>(svc::metadata(c, id)?))).await?;
         let map: serde_json::Map<String, serde_json::Value> =
             items.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
         Ok(HttpResponse::Ok().json(json!({ "metadata": map })))
@@ -88,7 +88,7 @@ async fn get_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller, path
         let id = secret_id(&id)?;
         let pre = json_accept::<Secret>(&req);
         let k = key.clone();
-        let value = st.call(move |core| svc::with_metadata(core, &caller, &id, pre, "secret_meta:get", move |c, id| Ok::<_, ApiError>(svc::metadatum(c, id, &k)?))).await?;
+        let value = st.read(move |core| svc::with_metadata(core, &caller, &id, pre, "secret_meta:get", move |c, id| Ok::<_, ApiError>(svc::metadatum(c, id, &k)?))).await?;
         Ok(HttpResponse::Ok().json(json!({ "key": key, "value": value })))
     }
     .await)

@@ -262,7 +262,7 @@ async fn list_inner(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -
     let pg = page(&q, &st);
     let query = list_query(&q, &caller);
     let with_consumers = api_version(&req) >= ApiVersion(1);
-    let (rows, total) = st.call(move |core| svc::list_for(core, &caller, query, pg, with_consumers)).await?;
+    let (rows, total) = st.read(move |core| svc::list_for(core, &caller, query, pg, with_consumers)).await?;
     let base = base_href(&req, &st);
     let items: Vec<Value> = rows
         .iter()
@@ -296,11 +296,11 @@ async fn get(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web:
             // Legacy payload download through the secret's URI.
             let accept = accept.unwrap_or_default();
             let a = accept.clone();
-            let (secret, plain) = st.call(move |core| svc::decrypt(core, &caller, &id, |s| payload_accept(s, &a).map(drop))).await?;
+            let (secret, plain) = st.read(move |core| svc::decrypt(core, &caller, &id, |s| payload_accept(s, &a).map(drop))).await?;
             return payload_response(&secret, plain, &accept);
         }
         let with_consumers = api_version(&req) >= ApiVersion(1);
-        let found = st.call(move |core| svc::get(core, &caller, &id, with_consumers, no_check::<Secret, ApiError>, "secret:get")).await?;
+        let found = st.read(move |core| svc::get(core, &caller, &id, with_consumers, no_check::<Secret, ApiError>, "secret:get")).await?;
         if query_get(&query_pairs(&req), "transport_key_needed").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
             return Err(ApiError::issue(400, "Transport keys are not supported by this secret store."));
         }
@@ -328,7 +328,7 @@ async fn get_payload(req: HttpRequest, st: web::Data<AppState>, caller: Caller, 
             }
             payload_accept(s, &a).map(drop)
         };
-        let (secret, plain) = st.call(move |core| svc::decrypt(core, &caller, &id, check)).await?;
+        let (secret, plain) = st.read(move |core| svc::decrypt(core, &caller, &id, check)).await?;
         payload_response(&secret, plain, &accept)
     }
     .await)

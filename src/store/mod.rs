@@ -314,6 +314,12 @@ impl Store {
         }
     }
 
+    /// A read may run on the calling (async) thread: an SQLite file whose pool has an idle
+    /// connection (WAL readers never wait for the writer). See `api::AppState::read`.
+    pub fn reads_inline(&self) -> bool {
+        self.writer.is_some() && self.pool.state().idle_connections > 0
+    }
+
     pub fn conn(&self) -> StoreResult<PooledConn> {
         self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))
     }
@@ -367,8 +373,14 @@ impl diesel::r2d2::ManageConnection for Manager {
         })
     }
 
+    /// Checked at every check-out. An SQLite connection is a file handle that does not go
+    /// stale, so it is not pinged (the ping was one more statement per request); a PostgreSQL
+    /// or MySQL one may have been cut by a server restart, so it is.
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
         use diesel::r2d2::R2D2Connection;
+        if matches!(conn, DbConn::Sqlite(_)) {
+            return Ok(());
+        }
         conn.ping().map_err(diesel::r2d2::Error::QueryError)
     }
 
