@@ -303,7 +303,6 @@ fn delete_on(conn: &mut DbConn, secret: &Secret, refuse_if_consumers: bool) -> S
     }
 }
 
-/// A page of the project's secrets, with their consumers when asked.
 /// A page of the project's secrets (or, with `acl_user`, of the secrets from any project whose
 /// ACLs list that user), with their consumers when asked.
 pub fn list(
@@ -315,16 +314,9 @@ pub fn list(
     with_consumers: bool,
 ) -> ServiceResult<(Vec<(Secret, Vec<SecretConsumer>)>, i64)> {
     let mut conn = core.conn()?;
-    let shared;
     let scope = match acl_user {
         None => repo::Scope::Project(project),
-        Some(u) => {
-            shared = crate::store::acls::entities_for_user(&mut conn, "secret", u)?;
-            if shared.is_empty() {
-                return Ok((Vec::new(), 0));
-            }
-            repo::Scope::Ids(&shared)
-        }
+        Some(u) => repo::Scope::SharedWith(u),
     };
     let (rows, total) = repo::list(&mut conn, scope, filter, page)?;
     let mut cons = if with_consumers {

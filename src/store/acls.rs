@@ -174,17 +174,3 @@ pub fn delete_all_in(c: &mut DbConn, entity_type: &str, entity_id: &str) -> Quer
     }
     Ok(())
 }
-
-/// Ids of entities whose ACLs (any operation) list the user.
-pub fn entities_for_user(conn: &mut DbConn, entity_type: &str, user: &str) -> StoreResult<Vec<String>> {
-    let acl_ids: Vec<String> = acl_users::table.filter(acl_users::user_id.eq(user)).select(acl_users::acl_id).load(conn)?;
-    if acl_ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(acls::table
-        .filter(acls::id.eq_any(&acl_ids))
-        .filter(acls::entity_type.eq(entity_type))
-        .select(acls::entity_id)
-        .distinct()
-        .load(conn)?)
-}

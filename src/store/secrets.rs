@@ -297,8 +297,9 @@ fn like_ci(pattern: &str) -> String {
 pub enum Scope<'a> {
     /// A project's own secrets.
     Project(&'a str),
-    /// Secrets from any project, by id (those an ACL shares with the caller).
-    Ids(&'a [String]),
+    /// Secrets from any project whose ACLs list this user (`acl_only=true`), found through
+    /// `ix_acl_users_user` in a subquery rather than loaded into an id list first.
+    SharedWith(&'a str),
 }
 
 fn filtered<'a>(
@@ -309,7 +310,15 @@ fn filtered<'a>(
     let mut q = secrets::table.into_boxed::<Db>();
     q = match scope {
         Scope::Project(p) => q.filter(secrets::project_id.eq(*p)),
-        Scope::Ids(ids) => q.filter(secrets::id.eq_any(*ids)),
+        Scope::SharedWith(user) => {
+            use super::schema::{acl_users, acls};
+            let shared = acls::table
+                .inner_join(acl_users::table.on(acl_users::acl_id.eq(acls::id)))
+                .filter(acl_users::user_id.eq(*user))
+                .filter(acls::entity_type.eq("secret"))
+                .select(acls::entity_id);
+            q.filter(secrets::id.eq_any(shared))
+        }
     };
     let mut q = q
         .filter(secrets::deleted_at.is_null())
