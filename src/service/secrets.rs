@@ -1,5 +1,6 @@
 //! Secrets: create, read, payload, delete, list, user metadata.
 
+use diesel::Connection;
 use zeroize::Zeroizing;
 
 use super::quotas::{self, Resource};
@@ -198,36 +199,42 @@ pub fn create(
     payload: Option<Zeroizing<Vec<u8>>>,
 ) -> ServiceResult<()> {
     let mut conn = core.conn()?;
+    if !core.store.group_commit() {
+        // PostgreSQL/MySQL: everything in one transaction on one connection (one check-out,
+        // one round trip fewer than sealing on a connection of its own first).
+        return conn.transaction(|c| {
+            core.ensure_project(c, &secret.project_id)?;
+            let sealed = payload.map(|plain| seal(core, c, secret, &plain)).transpose()?;
+            insert_checked(c, &core.quotas, secret, sealed.as_ref())
+        });
+    }
+    // SQLite file: seal here, in parallel with other requests; only the quota check and the
+    // insert go to the group-commit writer (it returns once the row is committed with
+    // `synchronous = FULL`).
     core.ensure_project(&mut conn, &secret.project_id)?;
-    let sealed = match payload {
-        None => None,
-        Some(plain) => {
-            let ct = secret.content_type.as_deref().unwrap_or(crate::model::OCTET_STREAM);
-            let (kek_id, cipher) = core.keys.active_kek(&mut conn, &secret.project_id)?;
-            let sealed = cipher
-                .seal(&plain, &crypto::secret_aad(&secret.id, &secret.project_id, &kek_id, ct))
-                .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            Some((kek_id, sealed))
-        }
-    };
+    let sealed = payload.map(|plain| seal(core, &mut conn, secret, &plain)).transpose()?;
     drop(conn);
-    // Quota check and insert in one transaction; on SQLite through the group-commit writer
-    // (returns once the row is committed with `synchronous = FULL`).
     let (quota, secret) = (core.quotas.clone(), secret.clone());
-    core.store.write(move |c| -> ServiceResult<()> {
-        quotas::enforce(c, &quota, &secret.project_id, Resource::Secrets, |c| {
-            repo::count_live(c, &secret.project_id)
-        })?;
-        repo::insert(
-            c,
-            &repo::NewSecret {
-                secret: &secret,
-                kek_id: sealed.as_ref().map(|(k, _)| k.as_str()),
-                cypher_text: sealed.as_ref().map(|(_, s)| s.as_slice()),
-            },
-        )?;
-        Ok(())
-    })
+    core.store.write(move |c| insert_checked(c, &quota, &secret, sealed.as_ref()))
+}
+
+/// The `secrets` quota check and the insert, in the caller's transaction.
+fn insert_checked(
+    c: &mut DbConn,
+    quota: &crate::config::QuotasSection,
+    secret: &Secret,
+    sealed: Option<&(String, Vec<u8>)>,
+) -> ServiceResult<()> {
+    quotas::enforce(c, quota, &secret.project_id, Resource::Secrets, |c| repo::count_live(c, &secret.project_id))?;
+    repo::insert(
+        c,
+        &repo::NewSecret {
+            secret,
+            kek_id: sealed.map(|(k, _)| k.as_str()),
+            cypher_text: sealed.map(|(_, s)| s.as_slice()),
+        },
+    )?;
+    Ok(())
 }
 
 /// Seals a payload for `secret` under its project's active KEK: (KEK id, sealed bytes).

@@ -314,10 +314,15 @@ impl Store {
         }
     }
 
+    /// Writes go through the group-commit writer (an SQLite file); see [`Store::write`].
+    pub fn group_commit(&self) -> bool {
+        self.writer.is_some()
+    }
+
     /// A read may run on the calling (async) thread: an SQLite file whose pool has an idle
     /// connection (WAL readers never wait for the writer). See `api::AppState::read`.
     pub fn reads_inline(&self) -> bool {
-        self.writer.is_some() && self.pool.state().idle_connections > 0
+        self.group_commit() && self.pool.state().idle_connections > 0
     }
 
     pub fn conn(&self) -> StoreResult<PooledConn> {
