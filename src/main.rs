@@ -165,11 +165,25 @@ fn serve(common: Common, listen: Option<SocketAddr>) -> Result<(), String> {
         tracing::warn!("running with --dev: development settings, NOT for production");
     }
     let workers = cfg.default.workers;
+    // Certificate files are read before anything else is opened: a bad [ssl] stops the start.
+    let tls = portcullis::tls::load(&cfg.ssl)?;
+    if tls.is_none() && !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "serving plain HTTP on a non-loopback address: configure [ssl] unless a TLS-terminating proxy is in front");
+    }
     let state = server::prepare(cfg, common.dev)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let (srv, addr) = server::bind(state, listen, workers).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let (config, cert) = match tls {
+            Some(t) => (Some(t.config), Some(t.cert)),
+            None => (None, None),
+        };
+        let (srv, addr) = server::bind_with(state, listen, workers, config)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        if let Some(cert) = cert {
+            tracing::info!(sha256 = %cert.fingerprint(), "TLS on (1.2 and 1.3); SIGHUP reloads [ssl] cert_file and key_file");
+            portcullis::tls::reload_on_sighup(cert).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
+        }
         tracing::info!(%addr, "portcullis is serving the Barbican v1 API");
         srv.await.map_err(|e| e.to_string())
     })

@@ -27,3 +27,5 @@ mod transport_keys_api;
 mod versions_api;
 mod wire_compat;
 mod policy_cli;
+mod tls;
+mod mtls;
