@@ -29,3 +29,4 @@ mod wire_compat;
 mod policy_cli;
 mod tls;
 mod mtls;
+mod systemd_unit;
