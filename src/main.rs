@@ -35,6 +35,13 @@ enum Cmd {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+    /// Validate a configuration without starting the server and print the SCS Key Manager
+    /// posture (exit 0: all pass; 1: a required item fails; 2: the configuration is invalid).
+    Check {
+        /// TOML configuration file (environment overrides apply).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Database maintenance.
     Db {
         #[command(subcommand)]
@@ -133,6 +140,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let res = match cli.cmd {
+        Cmd::Check { config } => return ExitCode::from(portcullis::check::run(&config, std::env::vars())),
         Cmd::Serve { common, listen } => serve(common, listen),
         Cmd::Db { cmd: DbCmd::Upgrade { common } } => load(&common, None).and_then(|(mut cfg, _)| {
             cfg.default.db_auto_create = false;

@@ -30,3 +30,4 @@ mod policy_cli;
 mod tls;
 mod mtls;
 mod systemd_unit;
+mod check_cli;
