@@ -120,7 +120,8 @@ fn tls_1_2_and_1_3_only_with_the_configured_chain() {
     let dir = tempfile::tempdir().unwrap();
     let pki = Pki::new(dir.path());
     let (cert, key) = pki.issue("srv", "localhost", "DNS:localhost,IP:127.0.0.1", false);
-    let s = serve(dir.path(), &format!("cert_file = {cert:?}\nkey_file = {key:?}\n"));
+    // host_href = "": hrefs are derived from the request, https on the TLS listener.
+    let s = serve(dir.path(), &format!("cert_file = {cert:?}\nkey_file = {key:?}\n[DEFAULT]\nhost_href = \"\"\n"));
     let ca = pki.ca();
     let ca = ca.to_str().unwrap();
 
@@ -139,7 +140,7 @@ fn tls_1_2_and_1_3_only_with_the_configured_chain() {
     let resolve = format!("localhost:{}:127.0.0.1", s.port);
     let (ok, body) = curl(&["--cacert", ca, "--resolve", &resolve, &url]);
     assert!(ok, "{body}");
-    assert!(body.contains(&format!("\"href\":\"https://127.0.0.1:{}/v1/\"", s.port)), "{body}");
+    assert!(body.contains(&format!("\"href\":\"https://localhost:{}/v1/\"", s.port)), "{body}");
     let (ok, body) = curl(&["--resolve", &resolve, &url]);
     assert!(!ok, "a client without the test CA must not trust the server: {body}");
     let (ok, body) = curl(&[&format!("http://127.0.0.1:{}/", s.port)]);
