@@ -188,10 +188,10 @@ fn serve(common: Common, listen: Option<SocketAddr>) -> Result<(), String> {
         };
         let (srv, addr) = server::bind_with(state, listen, workers, config)
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        if let Some(cert) = cert {
+        if let Some(cert) = &cert {
             tracing::info!(sha256 = %cert.fingerprint(), "TLS on (1.2 and 1.3); SIGHUP reloads [ssl] cert_file and key_file");
-            portcullis::tls::reload_on_sighup(cert).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
         }
+        portcullis::tls::reload_on_sighup(cert).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
         tracing::info!(%addr, "portcullis is serving the Barbican v1 API");
         srv.await.map_err(|e| e.to_string())
     })

@@ -116,16 +116,18 @@ fn client_roots(ca: &std::path::Path) -> Result<RootCertStore, String> {
     Ok(roots)
 }
 
-/// Re-reads the certificate and key on every SIGHUP until the process ends; a bad new pair
-/// keeps the one in use and logs why.
-pub fn reload_on_sighup(cert: Arc<ReloadingCert>) -> std::io::Result<()> {
+/// Handles SIGHUP until the process ends (`systemctl reload`): re-reads the certificate and
+/// key when TLS is on (a bad new pair keeps the one in use and logs why); without TLS it only
+/// logs, instead of the default action that would end the process.
+pub fn reload_on_sighup(cert: Option<Arc<ReloadingCert>>) -> std::io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = signal(SignalKind::hangup())?;
     tokio::task::spawn_local(async move {
         while hup.recv().await.is_some() {
-            match cert.reload() {
-                Ok(fp) => tracing::info!(sha256 = %fp, "SIGHUP: reloaded the TLS certificate and key"),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; the previous one stays in use"),
+            match cert.as_ref().map(|c| c.reload()) {
+                Some(Ok(fp)) => tracing::info!(sha256 = %fp, "SIGHUP: reloaded the TLS certificate and key"),
+                Some(Err(e)) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; the previous one stays in use"),
+                None => tracing::info!("SIGHUP: nothing to reload ([ssl] is off)"),
             }
         }
     });

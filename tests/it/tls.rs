@@ -264,3 +264,22 @@ fn bad_ssl_settings_refuse_to_start() {
         assert!(err.contains(want), "{toml}: {err}");
     }
 }
+
+/// Without TLS a SIGHUP (`systemctl reload`) is logged and the server goes on serving.
+#[test]
+fn sighup_without_tls_does_not_end_the_server() {
+    if !sqlite_only() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = serve(dir.path(), "");
+    unsafe { libc::kill(s.child.id() as i32, libc::SIGHUP) };
+    let start = Instant::now();
+    while !s.log_text().contains("nothing to reload") {
+        assert!(start.elapsed() < Duration::from_secs(10), "no SIGHUP logged: {}", s.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(s.child.try_wait().unwrap().is_none(), "the server ended on SIGHUP");
+    let (ok, body) = curl(&[&format!("http://{}/", s.addr())]);
+    assert!(ok && body.contains("versions"), "{body}");
+}
