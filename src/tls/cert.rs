@@ -5,17 +5,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
-use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 pub struct ReloadingCert {
     cert_file: PathBuf,
     key_file: PathBuf,
-    provider: Arc<CryptoProvider>,
     current: RwLock<Arc<CertifiedKey>>,
 }
 
@@ -26,15 +24,15 @@ impl std::fmt::Debug for ReloadingCert {
 }
 
 impl ReloadingCert {
-    pub fn load(cert_file: PathBuf, key_file: PathBuf, provider: Arc<CryptoProvider>) -> Result<Self, String> {
-        let ck = read_pair(&cert_file, &key_file, &provider)?;
-        Ok(ReloadingCert { cert_file, key_file, provider, current: RwLock::new(Arc::new(ck)) })
+    pub fn load(cert_file: PathBuf, key_file: PathBuf) -> Result<Self, String> {
+        let ck = read_pair(&cert_file, &key_file)?;
+        Ok(ReloadingCert { cert_file, key_file, current: RwLock::new(Arc::new(ck)) })
     }
 
     /// Reads both files again; on success the new pair serves every later handshake and its
     /// SHA-256 fingerprint is returned. On failure the pair in use stays.
     pub fn reload(&self) -> Result<String, String> {
-        let ck = read_pair(&self.cert_file, &self.key_file, &self.provider)?;
+        let ck = read_pair(&self.cert_file, &self.key_file)?;
         let fp = ck.end_entity_cert().map(|c| super::peer::sha256_hex(c)).unwrap_or_default();
         *self.current.write() = Arc::new(ck);
         Ok(fp)
@@ -52,7 +50,7 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-fn read_pair(cert_file: &PathBuf, key_file: &PathBuf, provider: &CryptoProvider) -> Result<CertifiedKey, String> {
+fn read_pair(cert_file: &PathBuf, key_file: &PathBuf) -> Result<CertifiedKey, String> {
     let chain = CertificateDer::pem_file_iter(cert_file)
         .map_err(|e| format!("[ssl] cert_file {}: {e}", cert_file.display()))?
         .collect::<Result<Vec<_>, _>>()
@@ -64,17 +62,23 @@ fn read_pair(cert_file: &PathBuf, key_file: &PathBuf, provider: &CryptoProvider)
     let pem = Zeroizing::new(
         std::fs::read(key_file).map_err(|e| format!("[ssl] key_file {}: {e}", key_file.display()))?,
     );
-    let key = PrivateKeyDer::from_pem_slice(&pem)
+    let mut key = PrivateKeyDer::from_pem_slice(&pem)
         .map_err(|_| format!("[ssl] key_file {}: no PEM private key (PKCS#8, PKCS#1 or SEC1) in it", key_file.display()))?;
     warn_if_readable_by_others(key_file);
-    CertifiedKey::from_der(chain, key, provider).map_err(|e| match e {
-        rustls::Error::InconsistentKeys(_) => format!(
+    // Loaded by reference so that the DER copy can be wiped here.
+    let signer = rustls::crypto::ring::sign::any_supported_type(&key);
+    key.zeroize();
+    let signer = signer.map_err(|e| format!("[ssl] key_file {}: {e}", key_file.display()))?;
+    let ck = CertifiedKey::new(chain, signer);
+    match ck.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(ck),
+        Err(rustls::Error::InconsistentKeys(_)) => Err(format!(
             "[ssl] key_file {} does not belong to the certificate in cert_file {}",
             key_file.display(),
             cert_file.display()
-        ),
-        e => format!("[ssl] key_file {}: {e}", key_file.display()),
-    })
+        )),
+        Err(e) => Err(format!("[ssl] cert_file {}: {e}", cert_file.display())),
+    }
 }
 
 fn warn_if_readable_by_others(path: &PathBuf) {

@@ -85,7 +85,7 @@ pub fn load(ssl: &SslSection) -> Result<Option<Tls>, String> {
         return Ok(None);
     };
     let provider = provider();
-    let cert = Arc::new(ReloadingCert::load(cert_file.clone(), key_file.clone(), provider.clone())?);
+    let cert = Arc::new(ReloadingCert::load(cert_file.clone(), key_file.clone())?);
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| format!("[ssl]: {e}"))?;
