@@ -65,6 +65,9 @@ bash scripts/keystone.sh setup "$KS_WORK" "$KS_PORT" "http://127.0.0.1:9311" >/d
 PORTCULLIS_REQUIRE_KEYSTONE=1 PORTCULLIS_TEST_KEYSTONE_ENV="$KS_WORK/users.env" \
     cargo test --locked --test keystone
 
+echo "== openstack CLI over https (rustls, a test CA) against Portcullis behind Keystone"
+bash tests/clients/openstack_https.sh "$KS_WORK" "$REPO/target/debug/portcullis"
+
 echo "== openstack CLI and barbican-tempest-plugin against Portcullis behind Keystone"
 RUN_OPENSTACK_CLI=1 RUN_CASTELLAN=1 ENABLE_MULTIPLE_SECRET_STORES=true POLICY_MODE=new \
     KEYSTONE_WORKDIR="$KS_WORK" PORTCULLIS_BIN="$REPO/target/debug/portcullis" \

@@ -25,6 +25,9 @@ pub struct Config {
     pub secretstore: SecretStoreSection,
     #[serde(default)]
     pub orders: OrdersSection,
+    /// TLS (oslo.service's `[ssl]` names): see `crate::tls`.
+    #[serde(default)]
+    pub ssl: crate::tls::SslSection,
 }
 
 /// Secret stores (barbican.conf `[secretstore]` and its `[secretstore:<suffix>]` sections).

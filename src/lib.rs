@@ -6,6 +6,7 @@
 pub mod api;
 pub mod auth;
 pub mod cache;
+pub mod check;
 pub mod config;
 pub mod crypto;
 pub mod kek;
@@ -14,3 +15,4 @@ pub mod policy;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod tls;

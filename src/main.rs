@@ -35,6 +35,13 @@ enum Cmd {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+    /// Validate a configuration without starting the server and print the SCS Key Manager
+    /// posture (exit 0: all pass; 1: a required item fails; 2: the configuration is invalid).
+    Check {
+        /// TOML configuration file (environment overrides apply).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Database maintenance.
     Db {
         #[command(subcommand)]
@@ -133,6 +140,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let res = match cli.cmd {
+        Cmd::Check { config } => return ExitCode::from(portcullis::check::run(&config, std::env::vars())),
         Cmd::Serve { common, listen } => serve(common, listen),
         Cmd::Db { cmd: DbCmd::Upgrade { common } } => load(&common, None).and_then(|(mut cfg, _)| {
             cfg.default.db_auto_create = false;
@@ -165,11 +173,25 @@ fn serve(common: Common, listen: Option<SocketAddr>) -> Result<(), String> {
         tracing::warn!("running with --dev: development settings, NOT for production");
     }
     let workers = cfg.default.workers;
+    // Certificate files are read before anything else is opened: a bad [ssl] stops the start.
+    let tls = portcullis::tls::load(&cfg.ssl)?;
+    if tls.is_none() && !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "serving plain HTTP on a non-loopback address: configure [ssl] unless a TLS-terminating proxy is in front");
+    }
     let state = server::prepare(cfg, common.dev)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        let (srv, addr) = server::bind(state, listen, workers).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let (config, cert) = match tls {
+            Some(t) => (Some(t.config), Some(t.cert)),
+            None => (None, None),
+        };
+        let (srv, addr) = server::bind_with(state, listen, workers, config)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        if let Some(cert) = &cert {
+            tracing::info!(sha256 = %cert.fingerprint(), "TLS on (1.2 and 1.3); SIGHUP reloads [ssl] cert_file and key_file");
+        }
+        portcullis::tls::reload_on_sighup(cert).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
         tracing::info!(%addr, "portcullis is serving the Barbican v1 API");
         srv.await.map_err(|e| e.to_string())
     })

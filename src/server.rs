@@ -39,10 +39,12 @@ pub fn apply_overrides(cfg: &mut Config, o: &Overrides) -> Result<SocketAddr, St
     if o.dev && !listen.ip().is_loopback() {
         return Err(format!("--dev serves on loopback only; {listen} is not a loopback address"));
     }
-    if o.dev {
-        if cfg.default.host_href == crate::config::DefaultSection::default().host_href {
-            cfg.default.host_href = format!("http://{listen}");
-        }
+    let default_href = cfg.default.host_href == crate::config::DefaultSection::default().host_href;
+    let scheme = if cfg.ssl.enabled() { "https" } else { "http" };
+    if o.dev && default_href {
+        cfg.default.host_href = format!("{scheme}://{listen}");
+    } else if default_href && cfg.ssl.enabled() {
+        cfg.default.host_href = cfg.default.host_href.replacen("http://", "https://", 1);
     }
     Ok(listen)
 }
@@ -165,11 +167,21 @@ pub fn check_listener(cfg: &Config, listen: SocketAddr) -> Result<(), String> {
     Ok(())
 }
 
-/// Binds the HTTP server; SIGTERM/SIGINT drain in-flight requests before exit.
+/// Binds the HTTP server (plain HTTP); SIGTERM/SIGINT drain in-flight requests before exit.
 pub fn bind(
     state: web::Data<AppState>,
     listen: SocketAddr,
     workers: Option<usize>,
+) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
+    bind_with(state, listen, workers, None)
+}
+
+/// Binds the HTTP server, over TLS when `tls` is given (see [`crate::tls::load`]).
+pub fn bind_with(
+    state: web::Data<AppState>,
+    listen: SocketAddr,
+    workers: Option<usize>,
+    tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<(actix_web::dev::Server, SocketAddr)> {
     check_listener(&state.cfg, listen).map_err(std::io::Error::other)?;
     let mut server = HttpServer::new(move || {
@@ -184,7 +196,10 @@ pub fn bind(
     if let Some(w) = workers {
         server = server.workers(w.max(1));
     }
-    let server = server.bind(listen)?;
+    let server = match tls {
+        Some(tls) => server.on_connect(crate::tls::on_connect).bind_rustls_0_23(listen, tls)?,
+        None => server.bind(listen)?,
+    };
     let addr = server.addrs().first().copied().unwrap_or(listen);
     Ok((server.run(), addr))
 }

@@ -269,7 +269,8 @@ pub fn base_href(req: &HttpRequest, st: &AppState) -> String {
         .headers()
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("http");
+        // `secure`: the request came over the [ssl] listener
+        .unwrap_or(if req.app_config().secure() { "https" } else { "http" });
     let host = header_str(req, header::HOST).unwrap_or("localhost");
     format!("{scheme}://{host}")
 }

@@ -146,7 +146,10 @@ pub async fn authenticate(
         Authenticator::Noauth { admin_role } => noauth::context(req.headers(), admin_role),
     };
     match ctx {
-        Ok(ctx) => {
+        Ok(mut ctx) => {
+            // Set per connection by crate::tls::on_connect when the client presented a verified
+            // certificate.
+            ctx.client_cert = req.conn_data::<std::sync::Arc<crate::auth::ClientIdentity>>().cloned();
             req.extensions_mut().insert(ctx);
             next.call(req).await
         }

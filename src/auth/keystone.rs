@@ -285,6 +285,7 @@ impl KeystoneAuth {
             project_domain_id: user.project_domain_id.clone(),
             is_admin_project: user.is_admin_project,
             service_roles: service.map(|s| s.roles.clone()).unwrap_or_default(),
+            client_cert: None,
         }))
     }
 }

@@ -23,6 +23,20 @@ pub struct RequestContext {
     pub project_domain_id: Option<String>,
     pub is_admin_project: bool,
     pub service_roles: Vec<String>,
+    /// The TLS client certificate the connection presented and rustls verified against
+    /// `[ssl] ca_file` (mutual TLS), for policy decisions on workload identities.
+    pub client_cert: Option<std::sync::Arc<ClientIdentity>>,
+}
+
+/// A verified TLS client certificate, as the policy layer sees it. Never holds key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// Subject distinguished name, RFC 4514 (e.g. `CN=worker-1,O=Example`).
+    pub subject: String,
+    /// Subject alternative names: DNS names, URIs (SPIFFE IDs), e-mail addresses, IP addresses.
+    pub sans: Vec<String>,
+    /// Lower-case hex SHA-256 of the certificate's DER.
+    pub fingerprint_sha256: String,
 }
 
 impl Default for RequestContext {
@@ -37,6 +51,7 @@ impl Default for RequestContext {
             project_domain_id: None,
             is_admin_project: true,
             service_roles: Vec::new(),
+            client_cert: None,
         }
     }
 }

@@ -27,3 +27,7 @@ mod transport_keys_api;
 mod versions_api;
 mod wire_compat;
 mod policy_cli;
+mod tls;
+mod mtls;
+mod systemd_unit;
+mod check_cli;
