@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod crypto;
+pub mod import;
 pub mod kek;
 pub mod model;
 pub mod policy;

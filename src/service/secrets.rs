@@ -273,6 +273,11 @@ fn store_payload(
 }
 
 
+/// Decrypts a secret's payload without a caller (the importer's `--verify`).
+pub fn read_payload(core: &Core, conn: &mut DbConn, secret: &Secret) -> ServiceResult<Zeroizing<Vec<u8>>> {
+    payload_on(core, conn, secret)
+}
+
 /// Decrypts a secret's payload. A ciphertext that does not belong to this row fails here.
 fn payload_on(
     core: &Core,
