@@ -86,9 +86,9 @@ sys.argv = ["barbican-manage", "db", "upgrade"]
 barbican_manage.main()
 EOF
     (cd "$work" && HOME="$work" "$venv/bin/python" manage.py >"$work/manage.log" 2>&1) || { tail -20 "$work/manage.log" >&2; die "db upgrade failed"; }
-    (cd "$work" && HOME="$work" PYTHONPATH="$work" setsid "$venv/bin/gunicorn" --workers 1 --worker-class sync \
-        --bind "127.0.0.1:$port" --timeout 120 barbican_wsgi:application >"$work/barbican.log" 2>&1 &
-     echo $! >"$work/barbican.pid")
+    (cd "$work" && HOME="$work" PYTHONPATH="$work" exec "$venv/bin/gunicorn" --workers 1 --worker-class sync \
+        --bind "127.0.0.1:$port" --timeout 120 barbican_wsgi:application >"$work/barbican.log" 2>&1) &
+    echo $! >"$work/barbican.pid"
     for _ in $(seq 1 120); do
         if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
             echo "barbican on http://127.0.0.1:$port (pid $(cat "$work/barbican.pid"))"

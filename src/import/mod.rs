@@ -68,6 +68,7 @@ impl Ctx<'_> {
         items: &[T],
         insert: impl Fn(&mut DbConn, &T) -> diesel::QueryResult<()>,
     ) -> Result<(), String> {
+        self.report.of(kind);
         if self.dry_run {
             self.report.of(kind).imported += items.len() as u64;
             return Ok(());

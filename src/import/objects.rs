@@ -107,8 +107,13 @@ fn secret_consumers(ctx: &mut Ctx) -> R<()> {
 
 fn containers(ctx: &mut Ctx) -> R<()> {
     let cols = ["id", "project_id", "name", "type", "creator_id", "status", "created_at", "updated_at", "deleted_at", "deleted"];
+    let mut skipped = HashSet::new();
     let rows = missing(ctx, "containers", "containers", &cols, Table::Containers, |ctx, r| {
-        ctx.project(&r.req(1)).is_none().then(|| "its Barbican project row is missing".into())
+        let why = ctx.project(&r.req(1)).is_none().then(|| "its Barbican project row is missing".to_string());
+        if why.is_some() {
+            skipped.insert(r.req(0));
+        }
+        why
     })?;
     let items: Vec<imported::ContainerRow> = rows
         .iter()
@@ -128,11 +133,15 @@ fn containers(ctx: &mut Ctx) -> R<()> {
         })
         .collect();
     ctx.write("containers", &items, imported::container)?;
-    // Containers neither here nor imported (skipped, failed) leave their links and consumers.
-    let here = ctx.existing(Table::Containers)?;
-    for r in ctx.src.rows("containers", &["id"], "")? {
-        if !here.contains(&r.req(0)) {
-            ctx.containers_left.insert(r.req(0));
+    // Containers not brought over (skipped; failed, unless this is a dry run) leave their
+    // links, consumers and ACLs behind.
+    ctx.containers_left = skipped;
+    if !ctx.dry_run {
+        let here = ctx.existing(Table::Containers)?;
+        for r in ctx.src.rows("containers", &["id"], "")? {
+            if !here.contains(&r.req(0)) {
+                ctx.containers_left.insert(r.req(0));
+            }
         }
     }
     let cols = ["id", "container_id", "secret_id", "name", "created_at", "deleted_at", "deleted", "updated_at"];

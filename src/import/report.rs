@@ -50,12 +50,12 @@ impl Report {
     /// The summary table (and the reasons under it).
     pub fn table(&self) -> String {
         let done = if self.dry_run { "would import" } else { "imported" };
-        let mut out = format!("{:<22} {:>12} {:>14} {:>8} {:>8}\n", "object", done, "already there", "skipped", "failed");
+        let mut out = format!("{:<26} {:>12} {:>14} {:>8} {:>8}\n", "object", done, "already there", "skipped", "failed");
         let mut reasons = String::new();
         for (k, c) in &self.kinds {
             let s: u64 = c.skipped.values().sum();
             let f: u64 = c.failed.values().sum();
-            out += &format!("{:<22} {:>12} {:>14} {:>8} {:>8}\n", k, c.imported, c.already, s, f);
+            out += &format!("{:<26} {:>12} {:>14} {:>8} {:>8}\n", k, c.imported, c.already, s, f);
             for (r, n) in &c.skipped {
                 reasons += &format!("  {k}: {n} skipped: {r}\n");
             }
