@@ -40,7 +40,8 @@ tmpl_id = db.execute(
 srow = dict(zip(sc, db.execute("SELECT * FROM secrets WHERE id = ?", (tmpl_id,)).fetchone()))
 erow = dict(zip(ec, db.execute("SELECT * FROM encrypted_data WHERE secret_id = ?", (tmpl_id,)).fetchone()))
 mrows = [dict(zip(mc, r)) for r in db.execute("SELECT * FROM secret_store_metadata WHERE secret_id = ?", (tmpl_id,))]
-pkey = master.decrypt(db.execute("SELECT plugin_meta FROM kek_data WHERE id = ?", (erow["kek_id"],)).fetchone()[0].encode())
+meta = db.execute("SELECT plugin_meta FROM kek_data WHERE id = ?", (erow["kek_id"],)).fetchone()[0]
+pkey = master.decrypt(meta if isinstance(meta, bytes) else meta.encode())
 f = Fernet(pkey)
 t0 = datetime.datetime(2030, 1, 1)
 ins = lambda t, row: db.execute(
@@ -49,7 +50,10 @@ for i in range(n):
     when = (t0 + datetime.timedelta(seconds=i)).strftime("%Y-%m-%d %H:%M:%S.%f")
     sid = str(uuid.uuid4())
     ins("secrets", dict(srow, id=sid, name=f"bulk-{i}", created_at=when, updated_at=when))
-    ct = base64.b64encode(f.encrypt(os.urandom(32))).decode()
+    # Barbican (SQLAlchemy over sqlite3) stores the base64 as bytes, like the template row.
+    ct = base64.b64encode(f.encrypt(os.urandom(32)))
+    if not isinstance(erow["cypher_text"], bytes):
+        ct = ct.decode()
     ins("encrypted_data", dict(erow, id=str(uuid.uuid4()), secret_id=sid, cypher_text=ct, created_at=when, updated_at=when))
     for m in mrows:
         ins("secret_store_metadata", dict(m, id=str(uuid.uuid4()), secret_id=sid, created_at=when, updated_at=when))

@@ -113,14 +113,15 @@ for db in "${DBS[@]}"; do
         "$BV/bin/python" "$REPO/tests/clients/barbican_bulk.py" "$W/bulk.conf" "$BULK"
         pc_config "$W/bulk" "$URL"
         "$PC_BIN" db upgrade --config "$W/bulk/portcullis.toml" >/dev/null
-        import "$W/bulk" --barbican-conf "$W/bulk.conf" >"$W/killed.out" 2>&1 &
-        kp=$!
+        "$PC_BIN" import barbican --config "$W/bulk/portcullis.toml" --barbican-conf "$W/bulk.conf" >"$W/killed.out" 2>&1 &
+        kp=$!  # the importer itself, not a subshell
         for _ in $(seq 1 400); do
             [ -f "$W/bulk/portcullis.db" ] && [ "$(count "$W/bulk/portcullis.db" 2>/dev/null || echo 0)" -gt 100 ] && break
             sleep 0.05
         done
         kill -KILL "$kp" 2>/dev/null || true; wait "$kp" 2>/dev/null || true
         mid=$(count "$W/bulk/portcullis.db")
+        grep -q "import done" "$W/killed.out" && fail "bulk: the import ended before it was killed"
         t0=$(date +%s.%N)
         if import "$W/bulk" --barbican-conf "$W/bulk.conf" --verify >"$W/resumed.out" 2>&1 && grep -q ", 0 differ" "$W/resumed.out"; then ok
         else fail "bulk resume: $(cat "$W/resumed.out")"; fi
