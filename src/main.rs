@@ -207,9 +207,12 @@ fn import(cmd: ImportCmd) -> Result<(), String> {
     let ImportCmd::Barbican { common, barbican_conf, connection, dry_run, verify } = cmd;
     let (cfg, _) = load(&common, None)?;
     let started = std::time::Instant::now();
-    let core = portcullis::import::open_core(&cfg, dry_run)?;
     let opts = portcullis::import::Options { barbican_conf, connection, dry_run, verify };
-    let report = portcullis::import::run(&core, &opts).map_err(|e| format!("import barbican: {e}"))?;
+    // Barbican's side first: a wrong KEK or an unreadable database stops before Portcullis's
+    // database is opened (let alone migrated or written).
+    let prepared = portcullis::import::Prepared::open(&opts).map_err(|e| format!("import barbican: {e}"))?;
+    let core = portcullis::import::open_core(&cfg, dry_run)?;
+    let report = prepared.run(&core, &opts).map_err(|e| format!("import barbican: {e}"))?;
     print!("{}", report.table());
     println!("{} in {:.1} s", if dry_run { "dry run (nothing written)" } else { "import done" }, started.elapsed().as_secs_f64());
     match report.failures() {

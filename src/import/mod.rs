@@ -114,40 +114,50 @@ fn master_keys(conf: &barbican_db::BarbicanConf, file: &std::path::Path) -> Resu
     Ok(MultiFernet(keys))
 }
 
-/// Runs the import; the report says what was done. Errors before any write (a missing file,
-/// an unreadable database, a wrong KEK) come back as `Err`.
-pub fn run(core: &Core, opts: &Options) -> Result<Report, String> {
-    let conf = barbican_db::read_conf(&opts.barbican_conf)?;
-    let url = opts.connection.clone().or(conf.connection.clone()).ok_or_else(|| {
-        format!("{} has no [database] connection; give --connection", opts.barbican_conf.display())
-    })?;
-    let master = master_keys(&conf, &opts.barbican_conf)?;
-    drop(conf);
-    let mut src = Source::open(&url)?;
-    let projects = src
-        .rows("projects", &["id", "external_id"], "")?
-        .into_iter()
-        .map(|r| (r.req(0), r.req(1)))
-        .collect();
-    let mut ctx = Ctx {
-        core,
-        src,
-        projects,
-        dry_run: opts.dry_run,
-        report: { let mut r = Report::default(); r.dry_run = opts.dry_run; r },
-        secrets_left: HashSet::new(),
-        containers_left: HashSet::new(),
-    };
-    // Every project KEK opens under the given KEK(s), or nothing is written.
-    let keks = secrets::project_keks(&mut ctx, &master, &opts.barbican_conf)?;
-    drop(master);
-    let hashes = secrets::import(&mut ctx, &keks)?;
-    drop(keks);
-    objects::import(&mut ctx)?;
-    if opts.verify && !opts.dry_run {
-        ctx.report.verified = Some(secrets::verify(&ctx, &hashes)?);
+/// Barbican's side, read and checked before anything here is touched: the database open
+/// (read only), the project map, and every simple_crypto project KEK unwrapped.
+pub struct Prepared {
+    src: Source,
+    projects: HashMap<String, String>,
+    keks: HashMap<String, FernetKey>,
+}
+
+impl Prepared {
+    /// Errors (a missing file, an unreadable database, a wrong KEK) come before any write.
+    pub fn open(opts: &Options) -> Result<Prepared, String> {
+        let conf = barbican_db::read_conf(&opts.barbican_conf)?;
+        let url = opts.connection.clone().or(conf.connection.clone()).ok_or_else(|| {
+            format!("{} has no [database] connection; give --connection", opts.barbican_conf.display())
+        })?;
+        let master = master_keys(&conf, &opts.barbican_conf)?;
+        drop(conf);
+        let mut src = Source::open(&url)?;
+        let projects: HashMap<String, String> =
+            src.rows("projects", &["id", "external_id"], "")?.into_iter().map(|r| (r.req(0), r.req(1))).collect();
+        // Every project KEK opens under the given KEK(s), or nothing is written.
+        let keks = secrets::project_keks(&mut src, &projects, &master, &opts.barbican_conf)?;
+        Ok(Prepared { src, projects, keks })
     }
-    Ok(ctx.report)
+
+    /// Runs the import into `core`; the report says what was done.
+    pub fn run(self, core: &Core, opts: &Options) -> Result<Report, String> {
+        let mut ctx = Ctx {
+            core,
+            src: self.src,
+            projects: self.projects,
+            dry_run: opts.dry_run,
+            report: { let mut r = Report::default(); r.dry_run = opts.dry_run; r },
+            secrets_left: HashSet::new(),
+            containers_left: HashSet::new(),
+        };
+        let hashes = secrets::import(&mut ctx, &self.keks)?;
+        drop(self.keks);
+        objects::import(&mut ctx)?;
+        if opts.verify && !opts.dry_run {
+            ctx.report.verified = Some(secrets::verify(&ctx, &hashes)?);
+        }
+        Ok(ctx.report)
+    }
 }
 
 /// The Portcullis side, as `serve` opens it: the store (migrated unless `dry_run`, which

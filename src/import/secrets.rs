@@ -9,7 +9,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::barbican_db::{column_bytes, Row};
+use super::barbican_db::{column_bytes, Row, Source};
 use super::fernet::{FernetKey, MultiFernet};
 use super::Ctx;
 use crate::model::Secret;
@@ -36,12 +36,17 @@ fn plugin_label(name: &str) -> String {
 
 /// Barbican KEK id -> the unwrapped project Fernet key. Fails, naming the first KEK row that
 /// does not open, when the configured KEK(s) are not the ones that wrapped them.
-pub(super) fn project_keks(ctx: &mut Ctx, master: &MultiFernet, file: &Path) -> Result<HashMap<String, FernetKey>, String> {
-    let rows = ctx.src.rows("kek_data", &["id", "project_id", "plugin_name", "plugin_meta"], "")?;
+pub(super) fn project_keks(
+    src: &mut Source,
+    projects: &HashMap<String, String>,
+    master: &MultiFernet,
+    file: &Path,
+) -> Result<HashMap<String, FernetKey>, String> {
+    let rows = src.rows("kek_data", &["id", "project_id", "plugin_name", "plugin_meta"], "")?;
     let mut out = HashMap::new();
     for r in rows {
         let (Some(meta), true) = (r.s(3), r.req(2).contains("simple_crypto")) else { continue };
-        let project = ctx.project(&r.req(1)).unwrap_or_else(|| r.req(1));
+        let project = projects.get(&r.req(1)).cloned().unwrap_or_else(|| r.req(1));
         let key_text = master.decrypt(&column_bytes(&meta)).map_err(|_| {
             format!(
                 "the [simple_crypto_plugin] kek in {} does not open Barbican's project KEK {} (project {project}): \

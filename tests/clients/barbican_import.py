@@ -188,6 +188,18 @@ def snapshot(rec):
     rec["answers"] = snap
 
 
+def normal(key, answer):
+    """Orders Barbican leaves undefined: a container's secret_refs (an eager-loaded relationship
+    without ORDER BY: heap or join order on PostgreSQL), and on MySQL (DATETIME in whole seconds,
+    so created_at ties; the secrets list has no ORDER BY at all) the order of list entries."""
+    a = json.loads(json.dumps(answer))
+    if key.startswith("container ") and isinstance(a, list) and isinstance(a[1], dict) and "secret_refs" in a[1]:
+        a[1]["secret_refs"].sort(key=lambda r: (r.get("name") or "", r["secret_ref"]))
+    if os.environ.get("BARBICAN_DB", "").startswith("mysql") and key.startswith("list ") and len(a) == 3 and isinstance(a[2], list):
+        a[2].sort()
+    return json.dumps(a, sort_keys=True)
+
+
 def check():
     rec = json.load(open(sys.argv[3]))
     want = rec["answers"]
@@ -195,7 +207,7 @@ def check():
     got = rec["answers"]
     passed = failed = 0
     for k in sorted(want):
-        if json.dumps(want[k], sort_keys=True) == json.dumps(got[k], sort_keys=True):
+        if normal(k, want[k]) == normal(k, got[k]):
             passed += 1
         else:
             failed += 1

@@ -101,7 +101,7 @@ for db in "${DBS[@]}"; do
     (cd "$W/pc" && exec "$PC_BIN" serve --config portcullis.toml --listen "127.0.0.1:$PORT") >"$W/pc/server.log" 2>&1 &
     PC_PID=$!
     for _ in $(seq 1 100); do curl -sf "$URL/healthcheck" >/dev/null && break; sleep 0.2; done
-    if "$OSV/bin/python" "$REPO/tests/clients/barbican_import.py" check "$KS_WORK/users.env" "$W/record.json" >"$W/check.out" 2>&1; then ok
+    if BARBICAN_DB="$db" "$OSV/bin/python" "$REPO/tests/clients/barbican_import.py" check "$KS_WORK/users.env" "$W/record.json" >"$W/check.out" 2>&1; then ok
     else fail "$label: read back: $(cat "$W/check.out")"; fi
     tail -1 "$W/check.out"
     kill -TERM "$PC_PID"; wait "$PC_PID" 2>/dev/null || true; PC_PID=""
