@@ -68,12 +68,23 @@ impl Ctx<'_> {
         items: &[T],
         insert: impl Fn(&mut DbConn, &T) -> diesel::QueryResult<()>,
     ) -> Result<(), String> {
+        self.write_with(kind, items, insert, true)
+    }
+
+    /// [`Ctx::write`], with or without its own progress bar.
+    fn write_with<T>(
+        &mut self,
+        kind: &'static str,
+        items: &[T],
+        insert: impl Fn(&mut DbConn, &T) -> diesel::QueryResult<()>,
+        show: bool,
+    ) -> Result<(), String> {
         self.report.of(kind);
         if self.dry_run {
             self.report.of(kind).imported += items.len() as u64;
             return Ok(());
         }
-        let mut progress = report::Progress::new(kind, items.len());
+        let mut progress = report::Progress::new(kind, if show { items.len() } else { 0 });
         let mut conn = self.conn()?;
         for (i, chunk) in items.chunks(BATCH).enumerate() {
             let all = (*conn).transaction(|c| chunk.iter().try_for_each(|it| insert(c, it)));

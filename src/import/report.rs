@@ -79,8 +79,9 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A bar for `total` steps (none for 0).
     pub fn new(what: &'static str, total: usize) -> Progress {
-        Progress { tty: std::io::stderr().is_terminal(), what, total, last: Instant::now() }
+        Progress { tty: total > 0 && std::io::stderr().is_terminal(), what, total, last: Instant::now() }
     }
 
     pub fn at(&mut self, done: usize) {
@@ -91,7 +92,7 @@ impl Progress {
         let width = 30;
         let filled = (done * width).checked_div(self.total).unwrap_or(width);
         let bar: String = "#".repeat(filled) + &" ".repeat(width - filled.min(width));
-        let _ = write!(std::io::stderr(), "\r{:<20} [{bar}] {done}/{}", self.what, self.total);
+        let _ = write!(std::io::stderr(), "\r{:<24} [{bar}] {done}/{}", self.what, self.total);
         if done >= self.total {
             let _ = writeln!(std::io::stderr());
         }

@@ -169,8 +169,13 @@ pub(super) fn import(ctx: &mut Ctx, keks: &HashMap<String, FernetKey>) -> Result
             ready.push(Ready { row, plain });
         }
     }
+    let (mut progress, total, mut done) = (super::report::Progress::new("writing secrets", ready.len()), ready.len(), 0);
     for chunk in ready.chunks_mut(super::BATCH) {
         write_chunk(ctx, chunk)?;
+        done += chunk.len();
+        if !ctx.dry_run {
+            progress.at(done.min(total));
+        }
     }
     Ok(hashes)
 }
@@ -210,7 +215,7 @@ fn write_chunk(ctx: &mut Ctx, chunk: &mut [Ready]) -> Result<(), String> {
     }
     drop(conn);
     let items: Vec<(&imported::SecretRow, Option<(String, Vec<u8>)>)> = chunk.iter().map(|r| &r.row).zip(sealed).collect();
-    ctx.write(KIND, &items, |c, (row, s)| imported::secret(c, row, s.as_ref().map(|(k, b)| (k.as_str(), b.as_slice()))))
+    ctx.write_with(KIND, &items, |c, (row, s)| imported::secret(c, row, s.as_ref().map(|(k, b)| (k.as_str(), b.as_slice()))), false)
 }
 
 /// Reads every payload back through Portcullis's decrypt path and compares hashes.
