@@ -57,5 +57,20 @@ for i in range(n):
     ins("encrypted_data", dict(erow, id=str(uuid.uuid4()), secret_id=sid, cypher_text=ct, created_at=when, updated_at=when))
     for m in mrows:
         ins("secret_store_metadata", dict(m, id=str(uuid.uuid4()), secret_id=sid, created_at=when, updated_at=when))
+# Two secrets of other plugins, which the importer must list as skipped: one PKCS#11 (its
+# encrypted_data under a p11_crypto KEK row), one KMIP (only secret_store_metadata).
+kc = cols("kek_data")
+krow = dict(zip(kc, db.execute("SELECT * FROM kek_data WHERE id = ?", (erow["kek_id"],)).fetchone()))
+p11 = str(uuid.uuid4())
+ins("kek_data", dict(krow, id=p11, plugin_name="barbican.plugin.crypto.p11_crypto.P11CryptoPlugin",
+                     plugin_meta='{"iv": "x", "hmac": "y"}'))
+for plugin, kek in [("barbican.plugin.store_crypto.StoreCryptoAdapterPlugin", p11),
+                    ("barbican.plugin.kmip_secret_store.KMIPSecretStore", None)]:
+    sid = str(uuid.uuid4())
+    ins("secrets", dict(srow, id=sid, name="foreign " + plugin.split(".")[2]))
+    if kek:
+        ins("encrypted_data", dict(erow, id=str(uuid.uuid4()), secret_id=sid, kek_id=kek, cypher_text="AAAA"))
+    for m in mrows:
+        ins("secret_store_metadata", dict(m, id=str(uuid.uuid4()), secret_id=sid, value=plugin))
 db.commit()
 print(f"added {n} secrets to {url}")

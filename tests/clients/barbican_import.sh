@@ -127,8 +127,11 @@ for db in "${DBS[@]}"; do
         else fail "bulk resume: $(cat "$W/resumed.out")"; fi
         t1=$(date +%s.%N)
         cat "$W/resumed.out"
+        if grep -q "secrets: 1 skipped: stored by the PKCS#11 plugin" "$W/resumed.out" \
+            && grep -q "secrets: 1 skipped: stored by the KMIP plugin" "$W/resumed.out"; then ok
+        else fail "bulk: the PKCS#11 and KMIP secrets are not listed as skipped"; fi
         total=$("$OSV/bin/python" -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from secrets').fetchone()[0])" "$W/bulk/portcullis.db")
-        want=$("$OSV/bin/python" -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from secrets').fetchone()[0])" "$W/bulk.db")
+        want=$("$OSV/bin/python" -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"select count(*) from secrets where name not like 'foreign %'\").fetchone()[0])" "$W/bulk.db")
         if [ "$total" = "$want" ]; then ok; else fail "bulk: $total secrets here, $want in Barbican"; fi
         echo "killed after $mid rows; resumed run (with --verify) took $(echo "$t1 - $t0" | bc) s for $want secrets"
         rm -rf "$W/bulk2"; pc_config "$W/bulk2" "$URL"; "$PC_BIN" db upgrade --config "$W/bulk2/portcullis.toml" >/dev/null
