@@ -13,7 +13,7 @@ use super::barbican_db::{column_bytes, Row, Source};
 use super::fernet::{FernetKey, MultiFernet};
 use super::Ctx;
 use crate::model::Secret;
-use crate::store::{from_micros, imported, secrets as secret_store};
+use crate::store::{from_micros, imported};
 
 const KIND: &str = "secrets";
 
@@ -229,12 +229,9 @@ pub(super) fn verify(ctx: &Ctx, hashes: &HashMap<String, [u8; 32]>) -> Result<(u
         if skip.contains(id) {
             continue;
         }
-        let same = match secret_store::get(&mut conn, id).map_err(|e| e.to_string())? {
-            Some(s) => crate::service::secrets::read_payload(ctx.core, &mut conn, &s)
-                .map(|p| <[u8; 32]>::from(Sha256::digest(&p[..])) == *want)
-                .unwrap_or(false),
-            None => false,
-        };
+        let same = crate::service::secrets::read_payload(ctx.core, &mut conn, id)
+            .map(|p| <[u8; 32]>::from(Sha256::digest(&p[..])) == *want)
+            .unwrap_or(false);
         if same {
             ok += 1;
         } else {

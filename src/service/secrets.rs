@@ -273,9 +273,10 @@ fn store_payload(
 }
 
 
-/// Decrypts a secret's payload without a caller (the importer's `--verify`).
-pub fn read_payload(core: &Core, conn: &mut DbConn, secret: &Secret) -> ServiceResult<Zeroizing<Vec<u8>>> {
-    payload_on(core, conn, secret)
+/// Decrypts a live secret's payload without a caller (the importer's `--verify`).
+pub fn read_payload(core: &Core, conn: &mut DbConn, id: &str) -> ServiceResult<Zeroizing<Vec<u8>>> {
+    let view = repo::view(conn, id, None)?.ok_or(ServiceError::NotFound(Missing::Secret))?;
+    payload_on(core, conn, &view.secret, view.payload)
 }
 
 /// Decrypts a secret's payload. A ciphertext that does not belong to this row fails here.
