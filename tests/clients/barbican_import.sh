@@ -74,6 +74,7 @@ for db in "${DBS[@]}"; do
     pc_config "$W/pc" "$URL"
     "$PC_BIN" db upgrade --config "$W/pc/portcullis.toml" >/dev/null
 
+    bsum=""; [[ "$db" == sqlite* ]] && bsum=$(sha256sum "$W/barbican.db")
     # A wrong KEK: a clear message, nothing written.
     wrong="$("$BV/bin/python" -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
     sed "s#^kek = .*#kek = $wrong#" "$W/barbican.conf" >"$W/wrong.conf"
@@ -97,6 +98,11 @@ for db in "${DBS[@]}"; do
         && ! awk 'NR>1 && $(NF-3) ~ /^[0-9]+$/ && $(NF-3) != 0' "$W/again.out" | grep -q . \
         && [ "$(count "$W/pc/portcullis.db")" = "$before" ]; then ok
     else fail "$label: second run imported again: $(cat "$W/again.out")"; fi
+
+    # The Barbican database was only read.
+    if [ -n "$bsum" ]; then
+        if [ "$(sha256sum "$W/barbican.db")" = "$bsum" ]; then ok; else fail "$label: the Barbican database changed"; fi
+    fi
 
     (cd "$W/pc" && exec "$PC_BIN" serve --config portcullis.toml --listen "127.0.0.1:$PORT") >"$W/pc/server.log" 2>&1 &
     PC_PID=$!
