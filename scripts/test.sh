@@ -23,8 +23,12 @@ WORK="$(mktemp -d)"
 cleanup() {
     [ -n "$KS_STARTED" ] && bash scripts/keystone.sh stop "$WORK/keystone" >/dev/null 2>&1 || true
     [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
-    PGPASSWORD=portcullis_test psql -q -X -h 127.0.0.1 -U portcullis_test -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
-    mariadb -h 127.0.0.1 -u portcullis_test -pportcullis_test -e "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
+    for d in "$DB" "${DB}_bpg"; do
+        PGPASSWORD=portcullis_test psql -q -X -h 127.0.0.1 -U portcullis_test -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 || true
+    done
+    for d in "$DB" "${DB}_bmy"; do
+        mariadb -h 127.0.0.1 -u portcullis_test -pportcullis_test -e "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 || true
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -77,5 +81,13 @@ echo "== barbican-tempest-plugin with the legacy policy"
 POLICY_MODE=legacy EXPECTED_PASS="$REPO/tempest-compat/expected-pass-legacy.txt" \
     KEYSTONE_WORKDIR="$KS_WORK" PORTCULLIS_BIN="$REPO/target/debug/portcullis" \
     TEMPEST_WORKDIR="$WORK/tempest-legacy" bash tempest-compat/run.sh
+
+echo "== portcullis import barbican: a real Barbican 23 (simple_crypto) on SQLite, PostgreSQL, MariaDB"
+# Last: it points the Keystone catalog's key-manager endpoint at its own ports.
+PGPASSWORD=portcullis_test psql -q -X -h 127.0.0.1 -U portcullis_test -d postgres -c "CREATE DATABASE ${DB}_bpg"
+mariadb -h 127.0.0.1 -u portcullis_test -pportcullis_test -e "CREATE DATABASE ${DB}_bmy CHARACTER SET utf8mb4"
+PORTCULLIS_LOG=error bash tests/clients/barbican_import.sh "$KS_WORK" "$KS_PORT" "$REPO/target/debug/portcullis" sqlite \
+    "postgresql+psycopg2://portcullis_test:portcullis_test@127.0.0.1:5432/${DB}_bpg" \
+    "mysql+pymysql://portcullis_test:portcullis_test@127.0.0.1:3306/${DB}_bmy?charset=utf8"
 
 echo "== all tests passed in $(( $(date +%s) - start ))s"

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod check;
 pub mod config;
 pub mod crypto;
+pub mod import;
 pub mod kek;
 pub mod model;
 pub mod policy;

@@ -62,6 +62,33 @@ enum Cmd {
         #[command(subcommand)]
         cmd: kek_cli::ProjectKekCmd,
     },
+    /// Bring another key manager's data over.
+    Import {
+        #[command(subcommand)]
+        cmd: ImportCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCmd {
+    /// Import a Barbican database (simple_crypto secrets re-encrypted under Portcullis KEKs).
+    /// Reads Barbican's database only; inserts only what is missing here (safe to run again).
+    Barbican {
+        #[command(flatten)]
+        common: Common,
+        /// Barbican's configuration: [database] connection and [simple_crypto_plugin] kek(s).
+        #[arg(long, value_name = "FILE")]
+        barbican_conf: PathBuf,
+        /// Barbican's database URL (SQLAlchemy form), instead of the one in --barbican-conf.
+        #[arg(long, value_name = "URL")]
+        connection: Option<String>,
+        /// Read and decrypt everything, report what would be imported, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Read every secret back through Portcullis and compare it with Barbican's (by hash).
+        #[arg(long)]
+        verify: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -152,6 +179,7 @@ fn main() -> ExitCode {
         Cmd::Policy { cmd } => policy_cmd(cmd),
         Cmd::Kek { cmd } => kek_cli::kek(cmd),
         Cmd::ProjectKek { cmd } => kek_cli::project_kek(cmd),
+        Cmd::Import { cmd } => import(cmd),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -195,6 +223,24 @@ fn serve(common: Common, listen: Option<SocketAddr>) -> Result<(), String> {
         tracing::info!(%addr, "portcullis is serving the Barbican v1 API");
         srv.await.map_err(|e| e.to_string())
     })
+}
+
+fn import(cmd: ImportCmd) -> Result<(), String> {
+    let ImportCmd::Barbican { common, barbican_conf, connection, dry_run, verify } = cmd;
+    let (cfg, _) = load(&common, None)?;
+    let started = std::time::Instant::now();
+    let opts = portcullis::import::Options { barbican_conf, connection, dry_run, verify };
+    // Barbican's side first: a wrong KEK or an unreadable database stops before Portcullis's
+    // database is opened (let alone migrated or written).
+    let prepared = portcullis::import::Prepared::open(&opts).map_err(|e| format!("import barbican: {e}"))?;
+    let core = portcullis::import::open_core(&cfg, dry_run)?;
+    let report = prepared.run(&core, &opts).map_err(|e| format!("import barbican: {e}"))?;
+    print!("{}", report.table());
+    println!("{} in {:.1} s", if dry_run { "dry run (nothing written)" } else { "import done" }, started.elapsed().as_secs_f64());
+    match report.failures() {
+        0 => Ok(()),
+        n => Err(format!("import barbican: {n} object(s) failed; see above (run again to retry them)")),
+    }
 }
 
 fn policy_cmd(cmd: PolicyCmd) -> Result<(), String> {

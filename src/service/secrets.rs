@@ -280,6 +280,12 @@ fn store_payload(
 }
 
 
+/// Decrypts a live secret's payload without a caller (the importer's `--verify`).
+pub fn read_payload(core: &Core, conn: &mut DbConn, id: &str) -> ServiceResult<Zeroizing<Vec<u8>>> {
+    let view = repo::view(conn, id, None)?.ok_or(ServiceError::NotFound(Missing::Secret))?;
+    payload_on(core, conn, &view.secret, view.payload)
+}
+
 /// Decrypts a secret's payload. A ciphertext that does not belong to this row fails here.
 fn payload_on(
     core: &Core,

@@ -8,6 +8,7 @@ pub mod secrets;
 pub mod acls;
 pub mod consumers;
 pub mod containers;
+pub mod imported;
 pub mod keks;
 pub mod master_keks;
 pub mod orders;
