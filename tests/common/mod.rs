@@ -7,6 +7,8 @@ use std::sync::Mutex;
 use portcullis::config::{AuthStrategy, Config, KekProviderKind};
 use portcullis::server;
 
+pub mod who;
+
 static PREPARE: Mutex<()> = Mutex::new(());
 
 pub struct TestServer {

@@ -2,42 +2,14 @@
 //! the legacy default policy and the secure-RBAC one.
 
 use crate::common;
+use crate::common::who::{Who, call, denied, header, status, ts, who};
 use portcullis::store::DbUrl;
-use reqwest::{Method, RequestBuilder, Response};
+use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
 const ACL_SCHEMA: &str = "Provided object does not match schema 'ACL': ";
 const JSON_415: &str = "Unexpected content type. Expected content types are: ['application/json']";
 const PAYLOAD: &str = "the-s3cret value";
-
-fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
-    r.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-fn denied(op: &str) -> String {
-    format!("{op} attempt not allowed - please review your user/project privileges")
-}
-
-/// A caller of the noauth pipeline: project, roles (never empty: an empty X-Roles means admin)
-/// and an optional user id.
-#[derive(Clone, Copy)]
-struct Who<'a> {
-    project: &'a str,
-    roles: &'a str,
-    user: Option<&'a str>,
-}
-
-fn who<'a>(project: &'a str, roles: &'a str, user: &'a str) -> Who<'a> {
-    Who { project, roles, user: Some(user) }
-}
-
-fn call(s: &common::TestServer, m: Method, path: &str, w: Who) -> RequestBuilder {
-    let mut rb = s.req(m, path, w.project).header("X-Roles", w.roles);
-    if let Some(u) = w.user {
-        rb = rb.header("X-User-Id", u);
-    }
-    rb
-}
 
 async fn create(s: &common::TestServer, w: Who<'_>) -> String {
     let r = call(s, Method::POST, "/v1/secrets", w)
@@ -89,18 +61,6 @@ fn read_keys(acl: &Value) -> Vec<String> {
     let mut k: Vec<String> = acl["read"].as_object().unwrap().keys().cloned().collect();
     k.sort();
     k
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.ffffff]`, no zone (§2.7).
-fn ts(v: &Value) -> chrono::NaiveDateTime {
-    let s = v.as_str().unwrap_or_else(|| panic!("timestamp string: {v}"));
-    assert!(s.len() == 19 || (s.len() == 26 && &s[19..20] == "."), "timestamp format: {s}");
-    assert!(!s.ends_with('Z') && !s.contains('+'), "no zone: {s}");
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").expect("timestamp parses")
-}
-
-async fn status(rb: RequestBuilder) -> u16 {
-    rb.send().await.unwrap().status().as_u16()
 }
 
 /// GET metadata, GET payload, legacy download (non-JSON Accept on the secret) and GET user
@@ -413,7 +373,6 @@ async fn legacy_acl_user_of_another_project_reads_with_no_role() {
     let meta = format!("/v1/secrets/{id}");
     let payload = format!("/v1/secrets/{id}/payload");
     let metadata = format!("/v1/secrets/{id}/metadata");
-
 
     // Before being listed: 403 with the route's operation name.
     assert_eq!(reads(&s, &id, friend).await, [403; 4]);

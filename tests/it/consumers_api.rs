@@ -2,10 +2,10 @@
 //! quota (§5.9) and the secret-deletion rule of microversion 1.2 (§5.2.9).
 
 use crate::common;
+use crate::common::who::{Who, admin, call, db, denied, expect, header, id_of, keys, status, ts, who};
 use diesel::prelude::*;
 use portcullis::store::schema::{container_consumers, secret_consumers};
-use portcullis::store::DbUrl;
-use reqwest::{Method, RequestBuilder, Response};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 const SC_SCHEMA: &str = "Provided object does not match schema 'Secret Consumer': ";
@@ -23,77 +23,6 @@ const SECRET_KEYS: [&str; 15] = [
     "payload_content_encoding", "secret_ref", "created", "updated", "content_types", "status", "secret_type",
     "creator_id",
 ];
-
-#[derive(Clone, Copy)]
-struct Who<'a> {
-    project: &'a str,
-    roles: &'a str,
-    user: Option<&'a str>,
-}
-
-fn who<'a>(project: &'a str, roles: &'a str, user: &'a str) -> Who<'a> {
-    Who { project, roles, user: Some(user) }
-}
-
-fn admin(project: &str) -> Who<'_> {
-    Who { project, roles: "admin", user: None }
-}
-
-fn call(s: &common::TestServer, m: Method, path: &str, w: Who) -> RequestBuilder {
-    let mut rb = s.req(m, path, w.project).header("X-Roles", w.roles);
-    if let Some(u) = w.user {
-        rb = rb.header("X-User-Id", u);
-    }
-    rb
-}
-
-fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
-    r.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-fn denied(op: &str) -> String {
-    format!("{op} attempt not allowed - please review your user/project privileges")
-}
-
-fn title(code: u16) -> &'static str {
-    match code {
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        415 => "Unsupported Media Type",
-        _ => "?",
-    }
-}
-
-async fn expect(rb: RequestBuilder, code: u16, desc: &str) {
-    common::assert_error(rb.send().await.unwrap(), code, title(code), Some(desc)).await;
-}
-
-async fn status(rb: RequestBuilder) -> u16 {
-    rb.send().await.unwrap().status().as_u16()
-}
-
-fn id_of(href: &str) -> String {
-    href.rsplit('/').next().unwrap().to_string()
-}
-
-fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v.as_object().unwrap_or_else(|| panic!("object: {v}")).keys().cloned().collect();
-    k.sort();
-    k
-}
-
-fn ts(v: &Value) -> chrono::NaiveDateTime {
-    let s = v.as_str().unwrap_or_else(|| panic!("timestamp string: {v}"));
-    assert!(s.len() == 19 || (s.len() == 26 && &s[19..20] == "."), "timestamp format: {s}");
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").expect("timestamp parses")
-}
-
-fn db(s: &common::TestServer) -> portcullis::store::DbConn {
-    DbUrl::parse(&s.db_url).unwrap().establish().expect("connect")
-}
 
 async fn secret(s: &common::TestServer, w: Who<'_>) -> String {
     let r = call(s, Method::POST, "/v1/secrets", w)

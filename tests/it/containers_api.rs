@@ -2,10 +2,10 @@
 //! §5.9 for the `containers` quota, §6.2 for what deleting leaves behind).
 
 use crate::common;
+use crate::common::who::{Who, admin, call, db, denied, expect, header, id_of, keys, status, ts, who};
 use diesel::prelude::*;
 use portcullis::store::schema::{container_consumers, container_secrets};
-use portcullis::store::DbUrl;
-use reqwest::{Method, RequestBuilder, Response};
+use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
 const SCHEMA: &str = "Provided object does not match schema 'Container': ";
@@ -16,64 +16,6 @@ const JSON_415: &str = "Unexpected content type. Expected content types are: ['a
 const QUOTA: &str = "Container creation issue seen - Creation not allowed because a quota has been reached.";
 const ACL_SCHEMA: &str = "Provided object does not match schema 'ACL': ";
 const MV: &str = "OpenStack-API-Version";
-
-#[derive(Clone, Copy)]
-struct Who<'a> {
-    project: &'a str,
-    roles: &'a str,
-    user: Option<&'a str>,
-}
-
-fn who<'a>(project: &'a str, roles: &'a str, user: &'a str) -> Who<'a> {
-    Who { project, roles, user: Some(user) }
-}
-
-/// A project admin without a user id (noauth: roles given explicitly).
-fn admin(project: &str) -> Who<'_> {
-    Who { project, roles: "admin", user: None }
-}
-
-fn call(s: &common::TestServer, m: Method, path: &str, w: Who) -> RequestBuilder {
-    let mut rb = s.req(m, path, w.project).header("X-Roles", w.roles);
-    if let Some(u) = w.user {
-        rb = rb.header("X-User-Id", u);
-    }
-    rb
-}
-
-fn header<'a>(r: &'a Response, name: &str) -> Option<&'a str> {
-    r.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-fn denied(op: &str) -> String {
-    format!("{op} attempt not allowed - please review your user/project privileges")
-}
-
-fn title(code: u16) -> &'static str {
-    match code {
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        409 => "Conflict",
-        415 => "Unsupported Media Type",
-        _ => "?",
-    }
-}
-
-/// Sends and checks a Barbican error body.
-async fn expect(rb: RequestBuilder, code: u16, desc: &str) {
-    common::assert_error(rb.send().await.unwrap(), code, title(code), Some(desc)).await;
-}
-
-async fn status(rb: RequestBuilder) -> u16 {
-    rb.send().await.unwrap().status().as_u16()
-}
-
-fn id_of(href: &str) -> String {
-    href.rsplit('/').next().unwrap().to_string()
-}
 
 fn sref(s: &common::TestServer, id: &str) -> String {
     format!("{}/v1/secrets/{id}", s.base)
@@ -115,23 +57,6 @@ async fn get_container(s: &common::TestServer, w: Who<'_>, id: &str) -> Value {
     assert_eq!(r.status(), 200, "GET container");
     assert_eq!(header(&r, "content-type"), Some("application/json"));
     r.json().await.unwrap()
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.ffffff]`, no zone (§2.7).
-fn ts(v: &Value) -> chrono::NaiveDateTime {
-    let s = v.as_str().unwrap_or_else(|| panic!("timestamp string: {v}"));
-    assert!(s.len() == 19 || (s.len() == 26 && &s[19..20] == "."), "timestamp format: {s}");
-    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").expect("timestamp parses")
-}
-
-fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
-    k.sort();
-    k
-}
-
-fn db(s: &common::TestServer) -> portcullis::store::DbConn {
-    DbUrl::parse(&s.db_url).unwrap().establish().expect("connect")
 }
 
 /// (secret id, deleted) of every stored link of a container.

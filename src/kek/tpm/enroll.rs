@@ -7,7 +7,7 @@ use std::convert::TryFrom;
 
 use tss_esapi::abstraction::ek::{create_ek_object, retrieve_ek_pubcert};
 use tss_esapi::abstraction::{AsymmetricAlgorithmSelection, DefaultKey};
-use tss_esapi::attributes::ObjectAttributesBuilder;
+use tss_esapi::attributes::{ObjectAttributes, ObjectAttributesBuilder};
 use tss_esapi::constants::SessionType;
 use tss_esapi::handles::{AuthHandle, KeyHandle};
 use tss_esapi::interface_types::algorithm::{AsymmetricAlgorithm, HashingAlgorithm, PublicAlgorithm};
@@ -31,6 +31,7 @@ use crate::kek::KekError;
 const TARGET_KEY: &str = "enroll-target";
 const AK: &str = "enroll-ak";
 
+/// The attestation key: a restricted RSA-2048 signing key (RSASSA, SHA-256).
 fn ak_template() -> tss_esapi::Result<Public> {
     let attrs = ObjectAttributesBuilder::new()
         .with_fixed_tpm(true)
@@ -40,24 +41,10 @@ fn ak_template() -> tss_esapi::Result<Public> {
         .with_restricted(true)
         .with_sign_encrypt(true)
         .build()?;
-    PublicBuilder::new()
-        .with_public_algorithm(PublicAlgorithm::Rsa)
-        .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
-        .with_object_attributes(attrs)
-        .with_rsa_parameters(
-            PublicRsaParametersBuilder::new()
-                .with_scheme(RsaScheme::RsaSsa(HashScheme::new(HashingAlgorithm::Sha256)))
-                .with_key_bits(RsaKeyBits::Rsa2048)
-                .with_exponent(RsaExponent::default())
-                .with_is_signing_key(true)
-                .with_restricted(true)
-                .with_symmetric(SymmetricDefinitionObject::Null)
-                .build()?,
-        )
-        .with_rsa_unique_identifier(PublicKeyRsa::default())
-        .build()
+    rsa_template(attrs, RsaScheme::RsaSsa(HashScheme::new(HashingAlgorithm::Sha256)), true)
 }
 
+/// The enrollment target key: an unrestricted RSA-2048 decryption key (OAEP, SHA-256).
 fn key_template() -> tss_esapi::Result<Public> {
     let attrs = ObjectAttributesBuilder::new()
         .with_fixed_tpm(true)
@@ -66,17 +53,24 @@ fn key_template() -> tss_esapi::Result<Public> {
         .with_user_with_auth(true)
         .with_decrypt(true)
         .build()?;
+    rsa_template(attrs, RsaScheme::Oaep(HashScheme::new(HashingAlgorithm::Sha256)), false)
+}
+
+/// An RSA-2048 public area with a SHA-256 name: a restricted signing key (`signing`) or an
+/// unrestricted decryption key.
+fn rsa_template(attrs: ObjectAttributes, scheme: RsaScheme, signing: bool) -> tss_esapi::Result<Public> {
     PublicBuilder::new()
         .with_public_algorithm(PublicAlgorithm::Rsa)
         .with_name_hashing_algorithm(HashingAlgorithm::Sha256)
         .with_object_attributes(attrs)
         .with_rsa_parameters(
             PublicRsaParametersBuilder::new()
-                .with_scheme(RsaScheme::Oaep(HashScheme::new(HashingAlgorithm::Sha256)))
+                .with_scheme(scheme)
                 .with_key_bits(RsaKeyBits::Rsa2048)
                 .with_exponent(RsaExponent::default())
-                .with_is_decryption_key(true)
-                .with_restricted(false)
+                .with_is_signing_key(signing)
+                .with_is_decryption_key(!signing)
+                .with_restricted(signing)
                 .with_symmetric(SymmetricDefinitionObject::Null)
                 .build()?,
         )
