@@ -21,7 +21,6 @@ const BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 
 /// The methods the API knows; any other is counted as `OTHER` (a client picks the method).
 const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
-#[derive(Clone)]
 struct RouteHandles {
     count: Counter,
     latency: Histogram,
@@ -108,22 +107,22 @@ impl Handles {
         let m = METHODS.iter().position(|x| *x == method).unwrap_or(METHODS.len()) as u8;
         let route = route.unwrap_or_else(|| "unmatched".to_string());
         let key = (route, m, status);
-        let found = self.routes.read().get(&key).cloned();
-        let h = match found {
-            Some(h) => h,
-            None => {
-                let method = METHODS.get(m as usize).copied().unwrap_or("OTHER");
-                let h = RouteHandles {
-                    count: metrics::counter!("portcullis_http_requests_total",
-                        "route" => key.0.clone(), "method" => method, "status" => status.to_string()),
-                    latency: metrics::histogram!("portcullis_http_request_duration_seconds",
-                        "route" => key.0.clone(), "method" => method),
-                };
-                self.routes.write().entry(key).or_insert(h).clone()
-            }
+        let secs = elapsed.as_secs_f64();
+        if let Some(h) = self.routes.read().get(&key) {
+            h.count.increment(1);
+            h.latency.record(secs);
+            return;
+        }
+        let method = METHODS.get(m as usize).copied().unwrap_or("OTHER");
+        let h = RouteHandles {
+            count: metrics::counter!("portcullis_http_requests_total",
+                "route" => key.0.clone(), "method" => method, "status" => status.to_string()),
+            latency: metrics::histogram!("portcullis_http_request_duration_seconds",
+                "route" => key.0.clone(), "method" => method),
         };
         h.count.increment(1);
-        h.latency.record(elapsed.as_secs_f64());
+        h.latency.record(secs);
+        self.routes.write().entry(key).or_insert(h);
     }
 
     /// A Keystone call that failed (rare: resolved on the spot).
