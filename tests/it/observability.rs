@@ -286,3 +286,19 @@ fn json_logs_are_one_object_per_line_without_ansi() {
     assert!(v["latency_ms"].as_f64().unwrap() > 0.0);
     assert_eq!(v["span"]["id"], rid.as_str());
 }
+
+/// A write that fails (a full disk: /dev/full) is never acknowledged under `fail_closed`.
+#[tokio::test]
+async fn audit_fail_closed_does_not_acknowledge_an_unaudited_request() {
+    let s = common::start_with(|c| {
+        c.audit.enabled = true;
+        c.audit.fail_closed = true;
+        c.audit.file = "/dev/full".into();
+    })
+    .await;
+    let p = project();
+    for _ in 0..3 {
+        let r = s.req(Method::GET, "/v1/secrets", &p).send().await.unwrap();
+        common::assert_error(r, 503, "Service Unavailable", Some("The audit log cannot be written right now; retry later.")).await;
+    }
+}
