@@ -43,7 +43,7 @@ pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
-    let id = format!("req-{}", uuid::Uuid::new_v4());
+    let id = format!("req-{}", crate::telemetry::uuid4());
     let span = tracing::info_span!("request", id = %id);
     let start = Instant::now();
     let st = req.app_data::<web::Data<AppState>>().cloned();
@@ -81,7 +81,9 @@ pub async fn observe(
     let elapsed = start.elapsed();
     let status = res.status().as_u16();
     let r = res.request();
-    let route = r.match_pattern();
+    let metrics = crate::telemetry::metrics::get();
+    // The route template costs a small allocation: only for the metrics or the access line.
+    let route = if metrics.is_some() || tracing::enabled!(tracing::Level::INFO) { r.match_pattern() } else { None };
     let method = r.method().as_str();
     let _g = span.enter();
     {
@@ -99,7 +101,7 @@ pub async fn observe(
             "served"
         );
     }
-    if let Some(m) = crate::telemetry::metrics::get() {
+    if let Some(m) = metrics {
         m.request(route, method, status, elapsed);
     }
     Ok(res)

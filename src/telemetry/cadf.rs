@@ -9,6 +9,8 @@
 
 use serde::Serialize;
 
+use super::uuid4;
+
 /// Barbican's `[path_keywords]`: (keyword, value appended to the target type after an id).
 const PATH_KW: &[(&str, &str)] =
     &[("secrets", ""), ("containers", ""), ("orders", ""), ("cas", "None"), ("quotas", ""), ("project-quotas", "")];
@@ -176,7 +178,7 @@ pub fn event(f: &Facts) -> Vec<u8> {
     let ev = Event {
         type_uri: "http://schemas.dmtf.org/cloud/audit/1.0/event",
         event_type: "activity",
-        id: uuid::Uuid::new_v4().to_string(),
+        id: uuid4(),
         event_time: &time,
         action: action(f.method, f.path),
         outcome: if (200..400).contains(&f.status) { "success" } else { "failure" },
@@ -191,7 +193,7 @@ pub fn event(f: &Facts) -> Vec<u8> {
         },
         target: Target { id: &href, type_uri: &type_uri, name: "portcullis" },
         request_path: &request_path,
-        tags: [format!("correlation_id?value={}", uuid::Uuid::new_v4())],
+        tags: [format!("correlation_id?value={}", uuid4())],
         reason: Reason { reason_type: "HTTP", reason_code: f.status.to_string() },
         reporterchain: [Step { role: "modifier", reporter_time: &time, reporter: Id { id: "target" } }],
     };
