@@ -11,6 +11,10 @@ start=$(date +%s)
 bash scripts/deps.sh
 bash scripts/pyvenv.sh
 VENV="$(bash scripts/pyvenv.sh --print-path)"
+# The OpenStack venv: prometheus_client and pycadf for tests/it/observability.rs (and Keystone,
+# the openstack CLI and tempest below). The HTTP tests must not skip for want of it.
+export PORTCULLIS_TEST_OS_VENV="$(bash scripts/pyvenv.sh --print-path scripts/requirements-openstack.txt)"
+export PORTCULLIS_REQUIRE_OS_VENV=1
 
 DB="portcullis_t$$"
 # sslmode=disable: loopback needs no TLS, and libpq+OpenSSL can crash a test process at exit

@@ -55,10 +55,20 @@ impl<K: Eq + Hash + Clone, V: Clone> Expiring<K, V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = (V, Duration)>,
     {
+        self.get_or_load_hit(key, load).await.0
+    }
+
+    /// [`Expiring::get_or_load`], and whether the value came from the cache (a caller that
+    /// waited on another's load counts as a hit).
+    pub async fn get_or_load_hit<F, Fut>(&self, key: &K, load: F) -> (V, bool)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = (V, Duration)>,
+    {
         let asked = Instant::now();
         loop {
             match self.inner.get_value_or_guard_async(key).await {
-                Ok((v, until)) if until >= asked => return v,
+                Ok((v, until)) if until >= asked => return (v, true),
                 Ok(_) => {
                     // Expired: drop it (unless a fresh one replaced it meanwhile) and load.
                     self.inner.remove_if(key, |(_, until)| *until < asked);
@@ -72,7 +82,7 @@ impl<K: Eq + Hash + Clone, V: Clone> Expiring<K, V> {
                         // The waiters have it; nobody else may.
                         self.inner.remove_if(key, |(_, u)| *u == until);
                     }
-                    return v;
+                    return (v, false);
                 }
             }
         }

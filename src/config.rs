@@ -28,6 +28,44 @@ pub struct Config {
     /// TLS (oslo.service's `[ssl]` names): see `crate::tls`.
     #[serde(default)]
     pub ssl: crate::tls::SslSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+/// Prometheus `/metrics` on the main port (off by default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    pub enabled: bool,
+    /// Answer `/metrics` to loopback clients only (others get 404); a remote Prometheus needs
+    /// `loopback_only = false` (and a firewall or TLS-terminating proxy in front).
+    pub loopback_only: bool,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection { enabled: false, loopback_only: true }
+    }
+}
+
+/// CADF audit records of every `/v1` request, one JSON object per line (off by default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    pub enabled: bool,
+    /// The JSON-lines file, opened for appending (mode 0600).
+    pub file: PathBuf,
+    /// Refuse `/v1` requests (503) while the file cannot be written, instead of serving them
+    /// unaudited.
+    pub fail_closed: bool,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection { enabled: false, file: PathBuf::from("/var/log/portcullis/audit.log"), fail_closed: false }
+    }
 }
 
 /// Secret stores (barbican.conf `[secretstore]` and its `[secretstore:<suffix>]` sections).

@@ -5,12 +5,16 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use portcullis::config::Config;
 use portcullis::server::{self, Overrides};
+use portcullis::telemetry::logs::{self, LogFormat};
 
 mod kek_cli;
 
 #[derive(Parser)]
 #[command(name = "portcullis", version, about = "A key manager wire-compatible with OpenStack Barbican")]
 struct Cli {
+    /// Log lines for people (human, the default) or one JSON object per line for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "PORTCULLIS_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -155,17 +159,8 @@ fn main() -> ExitCode {
     // is for its own user only.
     // SAFETY: umask(2) cannot fail and touches only the process's file-creation mask.
     unsafe { libc::umask(0o077) };
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        // Colour codes only on a terminal, never into a file, a pipe or the journal.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    logs::init(cli.log_format);
     let res = match cli.cmd {
         Cmd::Check { config } => return ExitCode::from(portcullis::check::run(&config, std::env::vars())),
         Cmd::Serve { common, listen } => serve(common, listen),

@@ -6,7 +6,6 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, HttpResponse};
-use tracing::Instrument;
 
 use super::http::{best_match, ApiVersion};
 use super::AppState;
@@ -14,29 +13,13 @@ use crate::auth::keystone::KsFailure;
 use crate::auth::{noauth, AuthFailure};
 use crate::auth::Authenticator;
 
-/// Outermost: a fresh `req-<uuid4>` on every response, a span for the logs, an access log line.
+/// Outermost: a fresh `req-<uuid4>` on every response, a span for the logs, an access log line,
+/// request metrics and the audit event ([`super::observe`]).
 pub async fn request_id(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let id = format!("req-{}", uuid::Uuid::new_v4());
-    let span = tracing::info_span!("request", id = %id);
-    let method = req.method().clone();
-    let path = req.path().to_string();
-    let start = std::time::Instant::now();
-    let mut res = next.call(req).instrument(span.clone()).await?;
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        res.headers_mut().insert(header::HeaderName::from_static("x-openstack-request-id"), v);
-    }
-    let _g = span.enter();
-    tracing::info!(
-        method = %method,
-        path = %path,
-        status = res.status().as_u16(),
-        ms = start.elapsed().as_secs_f64() * 1000.0,
-        "served"
-    );
-    Ok(res)
+    super::observe::observe(req, next).await
 }
 
 /// webob's rendering of an error raised outside the API app (not Barbican's JSON format).

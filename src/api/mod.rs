@@ -8,6 +8,7 @@ pub mod error;
 pub mod http;
 pub mod metadata;
 pub mod middleware;
+pub mod observe;
 pub mod orders;
 pub mod quotas;
 pub mod secret_stores;
@@ -37,6 +38,10 @@ pub struct AppState {
     pub auth: Authenticator,
     /// The policy decision handed to the service with every [`Caller`].
     pub decide: Decide,
+    /// `[metrics] enabled`: the process's metric handles.
+    pub metrics: Option<&'static crate::telemetry::metrics::Handles>,
+    /// `[audit] enabled`: the CADF audit sink.
+    pub audit: Option<Arc<crate::telemetry::audit::AuditLog>>,
 }
 
 impl AppState {
@@ -44,7 +49,14 @@ impl AppState {
         let h = cfg.default.host_href.trim().trim_end_matches('/').to_string();
         let p = policy.clone();
         let decide: Decide = Arc::new(move |rule, ctx, target| p.enforce(rule, ctx, target));
+        let metrics = cfg.metrics.enabled.then(crate::telemetry::metrics::install);
+        let audit = cfg
+            .audit
+            .enabled
+            .then(|| crate::telemetry::audit::AuditLog::open(cfg.audit.file.clone(), cfg.audit.fail_closed));
         AppState {
+            metrics,
+            audit,
             decide,
             auth,
             host_href: if h.is_empty() { None } else { Some(h) },
@@ -105,7 +117,8 @@ impl AppState {
 /// Routes and middleware of the whole service.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     use actix_web::middleware::from_fn;
-    cfg.service(
+    cfg.service(web::resource("/metrics").route(web::get().to(observe::metrics_page)))
+    .service(
         web::resource("/healthcheck")
             .route(web::get().to(version::healthcheck))
             .route(web::head().to(version::healthcheck)),

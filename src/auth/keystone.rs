@@ -159,14 +159,22 @@ impl KeystoneAuth {
                 "password": self.cfg.password}}},
             "scope": {"project": {"name": self.cfg.project_name, "domain": {"name": self.cfg.project_domain_name}}}
         }});
-        let r = self
-            .http
-            .post(format!("{}/auth/tokens?nocatalog", self.base()))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| KsFailure::Unavailable(format!("Keystone at {} is unreachable: {}", self.cfg.auth_url, without_url(&e))))?;
+        let started = std::time::Instant::now();
+        let r = self.http.post(format!("{}/auth/tokens?nocatalog", self.base())).json(&body).send().await;
+        let m = crate::telemetry::metrics::get();
+        if let Some(m) = m {
+            m.keystone_service_token.record(started.elapsed().as_secs_f64());
+        }
+        let r = r.map_err(|e| {
+            if let Some(m) = m {
+                m.keystone_failure("service_token", "unreachable");
+            }
+            KsFailure::Unavailable(format!("Keystone at {} is unreachable: {}", self.cfg.auth_url, without_url(&e)))
+        })?;
         if !r.status().is_success() {
+            if let Some(m) = m {
+                m.keystone_failure("service_token", "status");
+            }
             return Err(KsFailure::Unavailable(format!(
                 "Keystone refused the service user '{}' ({}): check [keystone_authtoken]",
                 self.cfg.username,
@@ -196,14 +204,27 @@ impl KeystoneAuth {
         let mut retried = false;
         loop {
             let st = self.service_token(retried).await?;
+            let started = std::time::Instant::now();
             let r = self
                 .http
                 .get(format!("{}/auth/tokens?nocatalog", self.base()))
                 .header("X-Auth-Token", st)
                 .header("X-Subject-Token", token)
                 .send()
-                .await
-                .map_err(|e| KsFailure::Unavailable(format!("Keystone at {} is unreachable: {}", self.cfg.auth_url, without_url(&e))))?;
+                .await;
+            let m = crate::telemetry::metrics::get();
+            if let Some(m) = m {
+                m.keystone_validate.record(started.elapsed().as_secs_f64());
+            }
+            let r = r.map_err(|e| {
+                if let Some(m) = m {
+                    m.keystone_failure("validate_token", "unreachable");
+                }
+                KsFailure::Unavailable(format!("Keystone at {} is unreachable: {}", self.cfg.auth_url, without_url(&e)))
+            })?;
+            if let (Some(m), 500..) = (m, r.status().as_u16()) {
+                m.keystone_failure("validate_token", "status");
+            }
             match r.status().as_u16() {
                 200 => {
                     let env: TokenEnvelope = r
@@ -226,13 +247,18 @@ impl KeystoneAuth {
         if token.is_empty() || token.len() > 8192 {
             return Err(KsFailure::Invalid);
         }
-        self.cache
-            .get_or_load(&key(token), || async {
+        let (out, hit) = self
+            .cache
+            .get_or_load_hit(&key(token), || async {
                 let out = self.fetch(token).await;
                 let ttl = self.ttl(&out);
                 (out, ttl)
             })
-            .await
+            .await;
+        if let Some(m) = crate::telemetry::metrics::get() {
+            if hit { m.token_cache_hit.increment(1) } else { m.token_cache_miss.increment(1) }
+        }
+        out
     }
 
     /// How long an outcome is kept: never past the token's expiry nor `token_cache_time`.

@@ -92,6 +92,14 @@ pub struct KeyManager {
 
 const RELOAD_BACKOFF: Duration = Duration::from_secs(1);
 
+/// Counts a project-KEK cache look-up.
+#[inline]
+fn kek_cache(hit: bool) {
+    if let Some(m) = crate::telemetry::metrics::get() {
+        if hit { m.kek_cache_hit.increment(1) } else { m.kek_cache_miss.increment(1) }
+    }
+}
+
 impl KeyManager {
     pub fn new(
         provider: impl Into<Arc<dyn MasterKekProvider>>,
@@ -256,8 +264,10 @@ impl KeyManager {
             }
         };
         if let Some((_, c)) = self.keks.get(row.id.as_str()) {
+            kek_cache(true);
             return Ok((row.id, c));
         }
+        kek_cache(false);
         let cipher = self.unwrap_row(&row)?;
         self.remember(&row.id, project_id, cipher.clone());
         Ok((row.id, cipher))
@@ -279,7 +289,9 @@ impl KeyManager {
         project_id: &str,
         kek_id: &str,
     ) -> Result<Arc<Cipher>, KekError> {
-        if let Some((p, c)) = self.keks.get(kek_id) {
+        let cached = self.keks.get(kek_id);
+        kek_cache(cached.is_some());
+        if let Some((p, c)) = cached {
             if &*p == project_id {
                 return Ok(c);
             }

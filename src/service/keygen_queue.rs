@@ -96,6 +96,11 @@ impl KeygenQueue {
         Ok(Ticket { inner: Some(self.inner.clone()), project: project.to_string() })
     }
 
+    /// Orders waiting or running (places held), all projects together.
+    pub fn depth(&self) -> usize {
+        self.inner.lock().held
+    }
+
     /// Queues a job past the bounds (orders found PENDING at start have their row already).
     pub fn submit_unbounded(&self, project: &str, job: Job) {
         {

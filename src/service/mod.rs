@@ -143,6 +143,18 @@ impl Core {
         }
     }
 
+    /// The state `/metrics` samples at scrape time (no connection is taken).
+    pub fn gauges(&self) -> crate::telemetry::metrics::Gauges {
+        let pool = self.store.pool.state();
+        crate::telemetry::metrics::Gauges {
+            pool_in_use: pool.connections.saturating_sub(pool.idle_connections),
+            pool_idle: pool.idle_connections,
+            pool_max: self.store.pool.max_size(),
+            order_queue_depth: self.keygen.depth(),
+            master_kek_version: self.keys.master_version(),
+        }
+    }
+
     /// With the `[orders]` settings of the key-generation queue.
     pub fn with_orders(mut self, cfg: &crate::config::OrdersSection) -> Core {
         self.keygen = keygen_queue::KeygenQueue::new(cfg);

@@ -327,7 +327,16 @@ impl Store {
     }
 
     pub fn conn(&self) -> StoreResult<PooledConn> {
-        self.pool.get().map_err(|e| StoreError::Pool(e.to_string()))
+        let Some(m) = crate::telemetry::metrics::get() else {
+            return self.pool.get().map_err(|e| StoreError::Pool(e.to_string()));
+        };
+        let start = std::time::Instant::now();
+        let res = self.pool.get();
+        m.pool_wait.record(start.elapsed().as_secs_f64());
+        res.map_err(|e| {
+            m.pool_timeout.increment(1);
+            StoreError::Pool(e.to_string())
+        })
     }
 
     /// Applies the pending migrations of this backend; returns how many ran.

@@ -16,6 +16,7 @@ mod group_commit;
 mod hardening;
 mod list_total;
 mod metadata_api;
+mod observability;
 mod orders_api;
 mod quotas_api;
 mod secret_stores_api;

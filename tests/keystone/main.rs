@@ -8,4 +8,5 @@ mod common;
 mod ks;
 
 mod keystone_auth;
+mod keystone_metrics;
 mod rbac_matrix;
