@@ -119,6 +119,10 @@ impl From<diesel::result::Error> for ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+fn orders_leases(cfg: &crate::config::OrdersSection) -> orders::Leases {
+    orders::Leases::new(std::time::Duration::from_secs(cfg.lease_seconds), cfg.queue_size)
+}
+
 /// What the operations need: the store, the key manager and the key-generation queue.
 pub struct Core {
     pub store: Store,
@@ -126,6 +130,8 @@ pub struct Core {
     pub quotas: crate::config::QuotasSection,
     /// Asymmetric orders' key generation (bounded, fair between projects).
     pub keygen: keygen_queue::KeygenQueue,
+    /// This replica's leases on PENDING orders (`[orders] lease_seconds`).
+    pub leases: orders::Leases,
     /// `[secretstore] enable_multiple_secret_stores`: without it the secret-stores API is off.
     pub stores_enabled: bool,
     known_projects: RwLock<HashSet<String>>,
@@ -138,6 +144,7 @@ impl Core {
             keys,
             quotas,
             keygen: keygen_queue::KeygenQueue::new(&crate::config::OrdersSection::default()),
+            leases: orders_leases(&crate::config::OrdersSection::default()),
             stores_enabled: false,
             known_projects: RwLock::new(HashSet::new()),
         }
@@ -146,6 +153,7 @@ impl Core {
     /// With the `[orders]` settings of the key-generation queue.
     pub fn with_orders(mut self, cfg: &crate::config::OrdersSection) -> Core {
         self.keygen = keygen_queue::KeygenQueue::new(cfg);
+        self.leases = orders_leases(cfg);
         self
     }
 

@@ -12,6 +12,7 @@ pub mod imported;
 pub mod keks;
 pub mod master_keks;
 pub mod orders;
+pub mod order_leases;
 pub mod projects;
 pub mod quotas;
 pub mod stores;
