@@ -31,3 +31,4 @@ mod tls;
 mod mtls;
 mod systemd_unit;
 mod check_cli;
+mod replicas;

@@ -1,0 +1,138 @@
+//! PENDING orders are leased: the replica working on an order keeps it while alive (its lease
+//! renewed), another replica takes it over only after the owner died and the lease lapsed, and
+//! no order is ever worked by two live replicas.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::{count, req, Cluster, Db, Replica};
+
+const LEASE: &str = "[orders]\nlease_seconds = 2\ninline_budget_ms = 0\nkeygen_workers = 2\n";
+
+/// The ids of the orders a replica logged it worked on.
+fn worked(r: &Replica) -> Vec<String> {
+    r.log_text()
+        .lines()
+        .filter(|l| l.contains("working on order"))
+        .filter_map(|l| l.split("order=").nth(1).map(|s| s.chars().take(36).collect::<String>()))
+        .collect()
+}
+
+async fn order(http: &reqwest::Client, r: &Replica, project: &str, id: &str) -> Value {
+    let resp = req(http, Method::GET, r.url(&format!("/v1/orders/{id}")), project).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+#[actix_web::test]
+async fn a_killed_replicas_order_is_finished_by_another_once_its_lease_lapses() {
+    let Some(db) = Db::fresh() else { return };
+    let cluster = Cluster::new(&db.url);
+    // A takes a minute per order (test knob): it is killed while working on it.
+    let mut a = cluster.start("a", LEASE, &[("PORTCULLIS_TEST_ORDER_DELAY_MS", "60000")]);
+    let b = cluster.start("b", LEASE, &[]);
+    let http = reqwest::Client::new();
+    let p = format!("proj-{}", uuid::Uuid::new_v4());
+    let resp = req(&http, Method::POST, a.url("/v1/orders"), &p)
+        .json(&json!({"type": "asymmetric", "meta": {"algorithm": "rsa", "bit_length": 2048}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let body: Value = resp.json().await.unwrap();
+    let id = body["order_ref"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+
+    let start = Instant::now();
+    while !worked(&a).contains(&id) {
+        assert!(start.elapsed() < Duration::from_secs(10), "A never worked on {id}: {}", a.log_text());
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    // While A lives, its lease is renewed: B leaves the order alone for well past a lease.
+    actix_web::rt::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(order(&http, &b, &p, &id).await["status"], "PENDING");
+    assert!(!worked(&b).contains(&id), "B worked on an order A holds: {}", b.log_text());
+
+    a.kill9();
+    let killed = Instant::now();
+    let o = loop {
+        let o = order(&http, &b, &p, &id).await;
+        if o["status"] != "PENDING" {
+            break o;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(30), "B never took the order over: {}", b.log_text());
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    let took = killed.elapsed();
+    assert_eq!(o["status"], "ACTIVE", "{o}");
+    assert!(worked(&b).contains(&id), "{}", b.log_text());
+    eprintln!("replicas: order taken over {:.1}s after its owner was killed (lease 2s)", took.as_secs_f64());
+    // One key pair, one container: nothing made twice.
+    let mut conn = db.conn();
+    assert_eq!(count(&mut conn, &format!("SELECT COUNT(*) AS n FROM containers WHERE project_id = '{p}'")), 1);
+    assert_eq!(count(&mut conn, &format!("SELECT COUNT(*) AS n FROM secrets WHERE project_id = '{p}'")), 2);
+}
+
+/// Orders left PENDING with no lease (by an earlier version, say) and three replicas starting at
+/// once: each order is claimed and worked by exactly one of them, and key generation outlasts
+/// the lease (renewed while queued and running).
+#[actix_web::test]
+async fn live_replicas_never_work_the_same_order() {
+    let Some(db) = Db::fresh() else { return };
+    let cluster = Cluster::new(&db.url);
+    let p = format!("proj-{}", uuid::Uuid::new_v4());
+    let ids: Vec<String> = (0..24).map(|_| insert_pending(&db, &p)).collect();
+    let starts = ["a", "b", "c"];
+    let replicas: Vec<Replica> = std::thread::scope(|s| {
+        let hs: Vec<_> = starts
+            .iter()
+            .map(|n| s.spawn(|| cluster.start(n, LEASE, &[("PORTCULLIS_TEST_ORDER_DELAY_MS", "500")])))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut conn = db.conn();
+    let start = Instant::now();
+    let pending = format!("SELECT COUNT(*) AS n FROM orders WHERE project_id = '{p}' AND status = 'PENDING'");
+    while count(&mut conn, &pending) > 0 {
+        assert!(start.elapsed() < Duration::from_secs(60), "orders still PENDING");
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut by: HashMap<String, Vec<String>> = HashMap::new();
+    for r in &replicas {
+        for id in worked(r) {
+            by.entry(id).or_default().push(r.name.clone());
+        }
+    }
+    for id in &ids {
+        assert_eq!(by.get(id).map(Vec::len), Some(1), "order {id} worked by {:?}", by.get(id));
+    }
+    let per: Vec<usize> = replicas.iter().map(|r| worked(r).len()).collect();
+    let active = format!("SELECT COUNT(*) AS n FROM orders WHERE project_id = '{p}' AND status = 'ACTIVE'");
+    assert_eq!(count(&mut conn, &active), 24);
+    assert_eq!(count(&mut conn, &format!("SELECT COUNT(*) AS n FROM containers WHERE project_id = '{p}'")), 24);
+    assert_eq!(count(&mut conn, &format!("SELECT COUNT(*) AS n FROM secrets WHERE project_id = '{p}'")), 48);
+    assert_eq!(by.keys().collect::<HashSet<_>>().len(), 24);
+    eprintln!("replicas: 24 orders worked once each, split {per:?}");
+}
+
+fn insert_pending(db: &Db, project: &str) -> String {
+    use diesel::prelude::*;
+    use portcullis::store::schema::orders as o;
+    let id = uuid::Uuid::new_v4().to_string();
+    let t = portcullis::store::now_micros();
+    diesel::insert_into(o::table)
+        .values((
+            o::id.eq(&id),
+            o::project_id.eq(project),
+            o::order_type.eq("asymmetric"),
+            o::status.eq("PENDING"),
+            o::meta.eq(json!({"algorithm": "rsa", "bit_length": 1024}).to_string()),
+            o::created_at.eq(t),
+            o::updated_at.eq(t),
+        ))
+        .execute(&mut db.conn())
+        .expect("insert order");
+    id
+}
