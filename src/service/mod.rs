@@ -5,6 +5,7 @@ pub mod access;
 pub mod acls;
 pub mod consumers;
 pub mod containers;
+pub mod health;
 pub mod keygen_queue;
 pub mod orders;
 pub mod quotas;
@@ -104,7 +105,11 @@ impl From<StoreError> for ServiceError {
 
 impl From<KekError> for ServiceError {
     fn from(e: KekError) -> Self {
-        ServiceError::Internal(e.to_string())
+        match e {
+            // The project-KEK look-up met a database that is down: 503, not 500.
+            KekError::Store(e) => ServiceError::from(e),
+            e => ServiceError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -132,6 +137,8 @@ pub struct Core {
     pub keygen: keygen_queue::KeygenQueue,
     /// This replica's leases on PENDING orders (`[orders] lease_seconds`).
     pub leases: orders::Leases,
+    /// The last readiness check of the master-KEK provider.
+    pub kek_check: health::KekCheckCache,
     /// `[secretstore] enable_multiple_secret_stores`: without it the secret-stores API is off.
     pub stores_enabled: bool,
     known_projects: RwLock<HashSet<String>>,
@@ -145,6 +152,7 @@ impl Core {
             quotas,
             keygen: keygen_queue::KeygenQueue::new(&crate::config::OrdersSection::default()),
             leases: orders_leases(&crate::config::OrdersSection::default()),
+            kek_check: health::KekCheckCache::default(),
             stores_enabled: false,
             known_projects: RwLock::new(HashSet::new()),
         }

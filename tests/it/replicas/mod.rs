@@ -4,6 +4,7 @@
 //! third runs of this binary); on SQLite they return at once.
 
 mod db_restart;
+mod private_db;
 mod healthcheck;
 mod kill9;
 mod leases;
