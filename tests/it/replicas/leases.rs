@@ -83,7 +83,7 @@ async fn live_replicas_never_work_the_same_order() {
     let Some(db) = Db::fresh() else { return };
     let cluster = Cluster::new(&db.url);
     let p = format!("proj-{}", uuid::Uuid::new_v4());
-    let ids: Vec<String> = (0..24).map(|_| insert_pending(&db, &p)).collect();
+    let ids: Vec<String> = (0..24).map(|_| insert_pending(&db.url, &p)).collect();
     let starts = ["a", "b", "c"];
     let replicas: Vec<Replica> = std::thread::scope(|s| {
         let hs: Vec<_> = starts
@@ -117,7 +117,7 @@ async fn live_replicas_never_work_the_same_order() {
     eprintln!("replicas: 24 orders worked once each, split {per:?}");
 }
 
-fn insert_pending(db: &Db, project: &str) -> String {
+fn insert_pending(db_url: &str, project: &str) -> String {
     use diesel::prelude::*;
     use portcullis::store::schema::orders as o;
     let id = uuid::Uuid::new_v4().to_string();
@@ -132,7 +132,82 @@ fn insert_pending(db: &Db, project: &str) -> String {
             o::created_at.eq(t),
             o::updated_at.eq(t),
         ))
-        .execute(&mut db.conn())
+        .execute(&mut connect(db_url))
         .expect("insert order");
     id
+}
+
+/// A replica that cannot unwrap the project's KEK (it lacks the master KEK version in use: not
+/// enrolled after a rotation) hands the order back instead of failing it; a replica that can
+/// then finishes it. In-process servers, on every backend.
+#[actix_web::test]
+async fn a_replica_without_the_master_kek_in_use_hands_the_order_back() {
+    use base64::Engine;
+    let b64 = |k: [u8; 32]| base64::engine::general_purpose::STANDARD.encode(k);
+    let dir = tempfile::tempdir().unwrap();
+    let base_cfg = crate::common::test_config(dir.path());
+    let v1 = std::fs::read_to_string(&base_cfg.kek.file_path).unwrap_or_default();
+    let v1 = if v1.trim().is_empty() { format!("1:{}\n", b64(rand_key())) } else { v1 };
+    let both = dir.path().join("both.kek");
+    let only_v1 = dir.path().join("v1.kek");
+    std::fs::write(&both, format!("{v1}2:{}\n", b64(rand_key()))).unwrap();
+    std::fs::write(&only_v1, &v1).unwrap();
+    let db_url = base_cfg.default.sql_connection.clone();
+    let with = |kek: std::path::PathBuf, lease: u64| {
+        let db_url = db_url.clone();
+        move |cfg: &mut portcullis::config::Config| {
+            cfg.default.sql_connection = db_url;
+            cfg.kek.file_path = kek;
+            cfg.orders.lease_seconds = lease;
+        }
+    };
+    let p = format!("proj-{}", uuid::Uuid::new_v4());
+    // A holds v1 and v2 (current): the project's KEK is wrapped under v2.
+    let a = crate::common::start_with(with(both.clone(), 30)).await;
+    a.create_secret(&p, json!({"payload": "x", "payload_content_type": "text/plain"})).await;
+    drop(a);
+    let id = insert_pending(&db_url, &p);
+
+    // B holds v1 only: it claims the order at start, cannot unwrap, and lets the lease lapse.
+    let b = crate::common::start_with(with(only_v1, 30)).await;
+    let mut conn = connect(&db_url);
+    let start = Instant::now();
+    loop {
+        let lapsed = format!("SELECT COUNT(*) AS n FROM order_leases WHERE order_id = '{id}' AND expires_at < {}", portcullis::store::now_micros());
+        if count(&mut conn, &lapsed) == 1 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "B never handed the order back");
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = format!("SELECT COUNT(*) AS n FROM orders WHERE id = '{id}' AND status = 'PENDING'");
+    assert_eq!(count(&mut conn, &status), 1, "handed back, not failed");
+
+    // C holds both versions: it takes the order over and finishes it.
+    let c = crate::common::start_with(with(both, 1)).await;
+    let start = Instant::now();
+    let active = format!("SELECT COUNT(*) AS n FROM orders WHERE id = '{id}' AND status = 'ACTIVE'");
+    while count(&mut conn, &active) == 0 {
+        assert!(start.elapsed() < Duration::from_secs(30), "C never finished the order");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop((b, c));
+}
+
+fn rand_key() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    for (i, b) in uuid::Uuid::new_v4().as_bytes().iter().chain(uuid::Uuid::new_v4().as_bytes()).enumerate() {
+        k[i] = *b;
+    }
+    k
+}
+
+/// A direct connection (on SQLite, one that waits for the servers' write locks).
+fn connect(url: &str) -> portcullis::store::DbConn {
+    use diesel::connection::SimpleConnection;
+    let mut c = portcullis::store::DbUrl::parse(url).unwrap().establish().expect("test connection");
+    if url.starts_with("sqlite") {
+        c.batch_execute("PRAGMA busy_timeout = 10000").unwrap();
+    }
+    c
 }
