@@ -62,6 +62,7 @@ async fn replicas_answer_503_while_the_database_restarts_then_heal() {
     };
     let name = if matches!(kind, Kind::Postgres) { "PostgreSQL" } else { "MariaDB" };
     let Some(server) = PrivateDb::start(kind) else { return };
+    let _serial = super::serial();
     let db = Db::on(&server.admin_url());
     let cluster = Cluster::new(&db.url);
     let replicas = [cluster.start("a", "", &[]), cluster.start("b", "", &[])];

@@ -124,6 +124,7 @@ impl Driver<'_> {
 #[actix_web::test]
 async fn acknowledged_requests_survive_a_replica_killed_under_load() {
     let Some(db) = Db::fresh() else { return };
+    let _serial = super::serial();
     let cluster = Cluster::new(&db.url);
     let mut replicas: Vec<_> = ["r0", "r1", "r2"].iter().map(|n| cluster.start(n, "", &[])).collect();
     let bases: Vec<String> = replicas.iter().map(|r| r.base.clone()).collect();

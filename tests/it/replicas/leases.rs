@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 
 use super::{count, req, Cluster, Db, Replica};
 
-const LEASE: &str = "[orders]\nlease_seconds = 2\ninline_budget_ms = 0\nkeygen_workers = 2\n";
+/// A short lease (renewed every 1.7 s), with room for a replica stalled a few seconds on a loaded
+/// test machine (a replica that cannot renew within the lease counts as dead).
+const LEASE: &str = "[orders]\nlease_seconds = 5\ninline_budget_ms = 0\nkeygen_workers = 2\n";
 
 /// The ids of the orders a replica logged it worked on.
 fn worked(r: &Replica) -> Vec<String> {
@@ -30,6 +32,7 @@ async fn order(http: &reqwest::Client, r: &Replica, project: &str, id: &str) -> 
 #[actix_web::test]
 async fn a_killed_replicas_order_is_finished_by_another_once_its_lease_lapses() {
     let Some(db) = Db::fresh() else { return };
+    let _serial = super::serial();
     let cluster = Cluster::new(&db.url);
     // A takes a minute per order (test knob): it is killed while working on it.
     let mut a = cluster.start("a", LEASE, &[("PORTCULLIS_TEST_ORDER_DELAY_MS", "60000")]);
@@ -51,7 +54,7 @@ async fn a_killed_replicas_order_is_finished_by_another_once_its_lease_lapses() 
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
     // While A lives, its lease is renewed: B leaves the order alone for well past a lease.
-    actix_web::rt::time::sleep(Duration::from_secs(4)).await;
+    actix_web::rt::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(order(&http, &b, &p, &id).await["status"], "PENDING");
     assert!(!worked(&b).contains(&id), "B worked on an order A holds: {}", b.log_text());
 
@@ -68,7 +71,7 @@ async fn a_killed_replicas_order_is_finished_by_another_once_its_lease_lapses() 
     let took = killed.elapsed();
     assert_eq!(o["status"], "ACTIVE", "{o}");
     assert!(worked(&b).contains(&id), "{}", b.log_text());
-    eprintln!("replicas: order taken over {:.1}s after its owner was killed (lease 2s)", took.as_secs_f64());
+    eprintln!("replicas: order taken over {:.1}s after its owner was killed (lease 5s)", took.as_secs_f64());
     // One key pair, one container: nothing made twice.
     let mut conn = db.conn();
     assert_eq!(count(&mut conn, &format!("SELECT COUNT(*) AS n FROM containers WHERE project_id = '{p}'")), 1);
@@ -76,19 +79,20 @@ async fn a_killed_replicas_order_is_finished_by_another_once_its_lease_lapses() 
 }
 
 /// Orders left PENDING with no lease (by an earlier version, say) and three replicas starting at
-/// once: each order is claimed and worked by exactly one of them, and key generation outlasts
-/// the lease (renewed while queued and running).
+/// once: each order is claimed and worked by exactly one of them, though a replica holding most
+/// of them keeps them queued past the lease (renewed while queued and running).
 #[actix_web::test]
 async fn live_replicas_never_work_the_same_order() {
     let Some(db) = Db::fresh() else { return };
+    let _serial = super::serial();
     let cluster = Cluster::new(&db.url);
     let p = format!("proj-{}", uuid::Uuid::new_v4());
-    let ids: Vec<String> = (0..24).map(|_| insert_pending(&db.url, &p)).collect();
+    let ids: Vec<String> = (0..12).map(|_| insert_pending(&db.url, &p)).collect();
     let starts = ["a", "b", "c"];
     let replicas: Vec<Replica> = std::thread::scope(|s| {
         let hs: Vec<_> = starts
             .iter()
-            .map(|n| s.spawn(|| cluster.start(n, LEASE, &[("PORTCULLIS_TEST_ORDER_DELAY_MS", "500")])))
+            .map(|n| s.spawn(|| cluster.start(n, LEASE, &[("PORTCULLIS_TEST_ORDER_DELAY_MS", "1200")])))
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
@@ -105,16 +109,29 @@ async fn live_replicas_never_work_the_same_order() {
             by.entry(id).or_default().push(r.name.clone());
         }
     }
-    for id in &ids {
-        assert_eq!(by.get(id).map(Vec::len), Some(1), "order {id} worked by {:?}", by.get(id));
-    }
+    // Finished once each (one key pair, one container), whatever the logs say.
     let per: Vec<usize> = replicas.iter().map(|r| worked(r).len()).collect();
     let active = format!("SELECT COUNT(*) AS n FROM orders WHERE project_id = '{p}' AND status = 'ACTIVE'");
-    assert_eq!(count(&mut conn, &active), 24);
-    assert_eq!(count(&mut conn, &format!("SELECT COUNT(*) AS n FROM containers WHERE project_id = '{p}'")), 24);
-    assert_eq!(count(&mut conn, &format!("SELECT COUNT(*) AS n FROM secrets WHERE project_id = '{p}'")), 48);
-    assert_eq!(by.keys().collect::<HashSet<_>>().len(), 24);
-    eprintln!("replicas: 24 orders worked once each, split {per:?}");
+    assert_eq!(count(&mut conn, &active), 12);
+    assert_eq!(count(&mut conn, &format!("SELECT COUNT(*) AS n FROM containers WHERE project_id = '{p}'")), 12);
+    assert_eq!(count(&mut conn, &format!("SELECT COUNT(*) AS n FROM secrets WHERE project_id = '{p}'")), 24);
+    if std::env::var_os("REPLICAS_KEEP_LOGS").is_some() {
+        for r in &replicas {
+            std::fs::copy(&r.log, format!("/tmp/replicas-log-{}.log", r.name)).unwrap();
+        }
+    }
+    for id in &ids {
+        let trail: Vec<String> = replicas
+            .iter()
+            .flat_map(|r| {
+                let keep = |l: &&str| l.contains(id.as_str()) || l.contains("WARN") || l.contains("ERROR");
+                r.log_text().lines().filter(keep).map(|l| format!("{}: {l}", r.name)).collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(by.get(id).map(Vec::len), Some(1), "order {id} worked by {:?}: {trail:#?}", by.get(id));
+    }
+    assert_eq!(by.keys().collect::<HashSet<_>>().len(), 12);
+    eprintln!("replicas: 12 orders worked once each, split {per:?}");
 }
 
 fn insert_pending(db_url: &str, project: &str) -> String {

@@ -21,6 +21,14 @@ pub const HREF: &str = "http://kms.replicas.test";
 
 const TEST_KEK: &str = "1:cG9ydGN1bGxpcy10ZXN0LW9ubHktbWFzdGVyLWtleSE=\n";
 
+/// The multi-process tests run one at a time (each starts two or three servers; together they
+/// would starve a small test machine's CPUs for seconds, past a short lease).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn bin() -> PathBuf {
     // PORTCULLIS_TEST_BIN: the binary to run instead of the one cargo uplifted (a target
     // directory shared between worktrees may uplift another worktree's build over it).
