@@ -25,9 +25,10 @@ fi
 need=()
 # libtss2-dev: the TPM master-KEK provider (tss-esapi); swtpm, swtpm-tools: the TPM tests;
 # tpm2-tools: debugging a TPM by hand. openssl, curl: the TLS tests (test CA, s_client);
-# systemd: systemd-analyze verify for contrib/portcullis.service.
+# systemd: systemd-analyze verify for contrib/portcullis.service; shellcheck: the devstack
+# plugin's check.
 for pkg in pkg-config libpq-dev libmariadb-dev python3-venv postgresql-client mariadb-client \
-           libtss2-dev swtpm swtpm-tools tpm2-tools openssl curl systemd; do
+           libtss2-dev swtpm swtpm-tools tpm2-tools openssl curl systemd shellcheck; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)

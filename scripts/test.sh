@@ -86,6 +86,9 @@ POLICY_MODE=legacy EXPECTED_PASS="$REPO/tempest-compat/expected-pass-legacy.txt"
     KEYSTONE_WORKDIR="$KS_WORK" PORTCULLIS_BIN="$REPO/target/debug/portcullis" \
     TEMPEST_WORKDIR="$WORK/tempest-legacy" bash tempest-compat/run.sh
 
+echo "== devstack plugin: shellcheck, then its functions against a Keystone of its own and MariaDB"
+bash tests/devstack/run.sh "$REPO/target/debug/portcullis"
+
 echo "== portcullis import barbican: a real Barbican 23 (simple_crypto) on SQLite, PostgreSQL, MariaDB"
 # Last: it points the Keystone catalog's key-manager endpoint at its own ports.
 PGPASSWORD=portcullis_test psql -q -X -h 127.0.0.1 -U portcullis_test -d postgres -c "CREATE DATABASE ${DB}_bpg"

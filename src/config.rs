@@ -189,11 +189,15 @@ pub struct OrdersSection {
     pub queue_size: usize,
     /// The same, for one project.
     pub queue_size_per_project: usize,
+    /// Seconds a replica's lease on a PENDING order lasts; it is renewed every third of that
+    /// while the replica works on the order, and another replica takes the order over only once
+    /// the lease has lapsed (its owner died). At least 1.
+    pub lease_seconds: u64,
 }
 
 impl Default for OrdersSection {
     fn default() -> Self {
-        OrdersSection { inline_budget_ms: 5000, keygen_workers: 0, queue_size: 256, queue_size_per_project: 32 }
+        OrdersSection { inline_budget_ms: 5000, keygen_workers: 0, queue_size: 256, queue_size_per_project: 32, lease_seconds: 30 }
     }
 }
 

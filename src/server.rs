@@ -137,9 +137,10 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
     if let Err(e) = crate::service::orders::seal_legacy_passphrases(&state.core) {
         tracing::error!(error = %e, "cannot look for order passphrases kept in meta by an earlier version");
     }
-    // Orders left PENDING by a crash or a shutdown are processed again (never left PENDING).
-    if let Err(e) = crate::service::orders::recover(state.core.clone()) {
-        tracing::error!(error = %e, "cannot look for orders left PENDING; they stay PENDING until the next start");
+    // Orders left PENDING by a crash, a shutdown or a replica that died are claimed and
+    // processed again (never left PENDING); the sweeper keeps doing so while serving.
+    if let Err(e) = crate::service::orders::start_sweeper(&state.core) {
+        tracing::error!(error = %e, "cannot look for orders left PENDING; the sweeper tries again");
     }
     Ok(state)
 }

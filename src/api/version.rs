@@ -8,6 +8,8 @@ use super::error::respond;
 use super::http::{api_version, base_href, best_match, header_str, require_json_accept};
 use super::middleware::webob_error;
 use super::AppState;
+use crate::auth::Authenticator;
+use crate::service::health;
 
 pub const BUILD: &str = env!("CARGO_PKG_VERSION");
 
@@ -73,6 +75,36 @@ pub async fn v1(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
     })())
 }
 
-pub async fn healthcheck() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain").body("OK")
+/// `/healthcheck`: "OK" without touching anything (liveness, as Barbican's). With `?deep`
+/// (readiness, for load balancers): the database, the master-KEK provider and Keystone, as
+/// JSON, 503 when one fails. Failures are fixed words; the details go to the log.
+pub async fn healthcheck(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
+    let deep = url::form_urlencoded::parse(req.query_string().as_bytes()).any(|(k, _)| k == "deep");
+    if !deep {
+        return HttpResponse::Ok().content_type("text/plain").body("OK");
+    }
+    let (database, master_kek) = st
+        .call(|core| Ok::<_, super::error::ApiError>((health::database(core), health::master_kek(core))))
+        .await
+        .unwrap_or((Err("check did not run"), Err("check did not run")));
+    let keystone = match &st.auth {
+        Authenticator::Keystone(ks) => ks.reachable().await.map(|()| "reachable".to_string()),
+        Authenticator::Noauth { .. } => Ok("not used (noauth)".to_string()),
+    };
+    let checks = [("database", database), ("master_kek", master_kek), ("keystone", keystone)];
+    let ok = checks.iter().all(|(_, c)| c.is_ok());
+    let body: serde_json::Map<String, Value> = checks
+        .into_iter()
+        .map(|(name, c)| {
+            let v = match c {
+                Ok(detail) => json!({"ok": true, "detail": detail}),
+                Err(why) => json!({"ok": false, "detail": why}),
+            };
+            (name.to_string(), v)
+        })
+        .collect();
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({"status": if ok { "ok" } else { "failed" }, "checks": body}))
 }

@@ -144,6 +144,26 @@ impl KeystoneAuth {
         if u.ends_with("/v3") { u.to_string() } else { format!("{u}/v3") }
     }
 
+    /// Readiness: Keystone answers its version document, and the service user has (or gets) a
+    /// token. The error names which, without the URL's or the user's details.
+    pub async fn reachable(&self) -> Result<(), &'static str> {
+        match self.http.get(self.base()).send().await {
+            Ok(r) if r.status().is_success() => {}
+            Ok(r) => {
+                tracing::warn!(status = %r.status(), "readiness: Keystone's version document");
+                return Err("keystone answers with an error");
+            }
+            Err(e) => {
+                tracing::warn!(error = %without_url(&e), "readiness: Keystone is unreachable");
+                return Err("keystone is unreachable");
+            }
+        }
+        self.service_token(false).await.map(|_| ()).map_err(|e| {
+            tracing::warn!(error = ?e, "readiness: the service user has no token");
+            "the service user cannot get a token"
+        })
+    }
+
     /// The service user's token, fetched or renewed when needed.
     async fn service_token(&self, force: bool) -> Result<String, KsFailure> {
         let mut guard = self.service.lock().await;

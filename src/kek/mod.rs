@@ -129,6 +129,19 @@ impl KeyManager {
         self.plaintext_at_rest
     }
 
+    /// Readiness: unseals the provider's master KEK versions again (the TPM answers, the sealed
+    /// blobs are there) and checks the version in use is among them; the keys are dropped
+    /// (zeroized) at once. Returns the version in use.
+    pub fn check_provider(&self) -> Result<i32, KekError> {
+        let _serial = self.reload.lock();
+        let keys = self.provider.load()?;
+        let current = self.master_version();
+        if !keys.versions.contains_key(&current) {
+            return Err(KekError::MissingMaster(current));
+        }
+        Ok(current)
+    }
+
     /// The master version that wraps new project KEKs.
     pub fn master_version(&self) -> i32 {
         self.masters.read().current

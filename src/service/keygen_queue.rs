@@ -199,6 +199,7 @@ mod tests {
             keygen_workers: workers,
             queue_size: all,
             queue_size_per_project: per,
+            lease_seconds: 30,
         })
     }
 

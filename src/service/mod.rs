@@ -5,6 +5,7 @@ pub mod access;
 pub mod acls;
 pub mod consumers;
 pub mod containers;
+pub mod health;
 pub mod keygen_queue;
 pub mod orders;
 pub mod quotas;
@@ -104,7 +105,11 @@ impl From<StoreError> for ServiceError {
 
 impl From<KekError> for ServiceError {
     fn from(e: KekError) -> Self {
-        ServiceError::Internal(e.to_string())
+        match e {
+            // The project-KEK look-up met a database that is down: 503, not 500.
+            KekError::Store(e) => ServiceError::from(e),
+            e => ServiceError::Internal(e.to_string()),
+        }
     }
 }
 
@@ -119,6 +124,10 @@ impl From<diesel::result::Error> for ServiceError {
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
+fn orders_leases(cfg: &crate::config::OrdersSection) -> orders::Leases {
+    orders::Leases::new(std::time::Duration::from_secs(cfg.lease_seconds), cfg.queue_size)
+}
+
 /// What the operations need: the store, the key manager and the key-generation queue.
 pub struct Core {
     pub store: Store,
@@ -126,6 +135,10 @@ pub struct Core {
     pub quotas: crate::config::QuotasSection,
     /// Asymmetric orders' key generation (bounded, fair between projects).
     pub keygen: keygen_queue::KeygenQueue,
+    /// This replica's leases on PENDING orders (`[orders] lease_seconds`).
+    pub leases: orders::Leases,
+    /// The last readiness check of the master-KEK provider.
+    pub kek_check: health::KekCheckCache,
     /// `[secretstore] enable_multiple_secret_stores`: without it the secret-stores API is off.
     pub stores_enabled: bool,
     known_projects: RwLock<HashSet<String>>,
@@ -138,6 +151,8 @@ impl Core {
             keys,
             quotas,
             keygen: keygen_queue::KeygenQueue::new(&crate::config::OrdersSection::default()),
+            leases: orders_leases(&crate::config::OrdersSection::default()),
+            kek_check: health::KekCheckCache::default(),
             stores_enabled: false,
             known_projects: RwLock::new(HashSet::new()),
         }
@@ -158,6 +173,7 @@ impl Core {
     /// With the `[orders]` settings of the key-generation queue.
     pub fn with_orders(mut self, cfg: &crate::config::OrdersSection) -> Core {
         self.keygen = keygen_queue::KeygenQueue::new(cfg);
+        self.leases = orders_leases(cfg);
         self
     }
 

@@ -12,6 +12,7 @@ pub mod imported;
 pub mod keks;
 pub mod master_keks;
 pub mod orders;
+pub mod order_leases;
 pub mod projects;
 pub mod quotas;
 pub mod stores;
@@ -94,6 +95,11 @@ pub fn unavailable(e: &diesel::result::Error) -> bool {
             .any(|p| m.contains(p))
         }
         Error::BrokenTransactionManager => true,
+        // A COMMIT cut off by a lost connection (MySQL: "Lost connection to server during
+        // query", then the rollback finds the server gone).
+        Error::RollbackErrorOnCommit { rollback_error, commit_error } => {
+            unavailable(commit_error) || unavailable(rollback_error)
+        }
         _ => false,
     }
 }
@@ -324,6 +330,12 @@ impl Store {
     /// connection (WAL readers never wait for the writer). See `api::AppState::read`.
     pub fn reads_inline(&self) -> bool {
         self.group_commit() && self.pool.state().idle_connections > 0
+    }
+
+    /// A round trip on a pooled connection (readiness checks).
+    pub fn ping(&self) -> StoreResult<()> {
+        let mut c = self.conn()?;
+        (*c).batch_execute("SELECT 1").map_err(StoreError::Query)
     }
 
     pub fn conn(&self) -> StoreResult<PooledConn> {

@@ -1,5 +1,6 @@
-//! Orders (§5.8): rows move PENDING → ACTIVE or ERROR, and only from PENDING, so that two
-//! workers finishing the same order (a restart racing a replica) cannot both win. An asymmetric
+//! Orders (§5.8): rows move PENDING → ACTIVE or ERROR, only from PENDING and only by the
+//! replica holding the order's lease ([`super::order_leases`]), so that two workers finishing the
+//! same order cannot both win. An asymmetric
 //! order's passphrase is kept sealed in `order_passphrases` while the order runs, and deleted
 //! when it ends or is deleted.
 
@@ -79,6 +80,8 @@ pub struct NewOrder<'a> {
     pub created_at: NaiveDateTime,
     /// The passphrase sealed under a project KEK: (KEK id, sealed bytes).
     pub passphrase: Option<(&'a str, &'a [u8])>,
+    /// The creating replica's lease on it: (owner, expiry in microseconds).
+    pub lease: Option<(&'a str, i64)>,
 }
 
 /// Inserts the order (and its sealed passphrase); call it in a transaction.
@@ -98,6 +101,9 @@ pub fn insert(conn: &mut DbConn, n: &NewOrder) -> QueryResult<()> {
         .execute(conn)?;
     if let Some((kek_id, sealed)) = n.passphrase {
         set_passphrase(conn, n.id, kek_id, sealed)?;
+    }
+    if let Some((owner, until)) = n.lease {
+        super::order_leases::insert(conn, n.id, owner, until)?;
     }
     Ok(())
 }
@@ -262,19 +268,27 @@ pub fn delete(conn: &mut DbConn, id: &str, project: &str) -> StoreResult<bool> {
     .execute(conn)?;
     if n == 1 {
         drop_passphrase(conn, id)?;
+        super::order_leases::remove(conn, id)?;
     }
     Ok(n == 1)
 }
 
 /// PENDING → ACTIVE with what was generated. False when the order was no longer PENDING (another
-/// worker finished it); the caller's transaction must then be rolled back.
+/// worker finished it) or `owner` no longer holds its lease; the caller's transaction must then
+/// be rolled back.
 pub fn complete(
     conn: &mut DbConn,
     id: &str,
+    owner: &str,
     secret_id: Option<&str>,
     container_id: Option<&str>,
 ) -> QueryResult<bool> {
-    let n = diesel::update(orders::table.filter(orders::id.eq(id)).filter(orders::status.eq(PENDING)))
+    let n = diesel::update(
+        orders::table
+            .filter(orders::id.eq(id))
+            .filter(orders::status.eq(PENDING))
+            .filter(diesel::dsl::exists(super::order_leases::held_by(id, owner))),
+    )
         .set((
             orders::status.eq(ACTIVE),
             orders::secret_id.eq(secret_id),
@@ -284,15 +298,24 @@ pub fn complete(
             orders::updated_at.eq(now_micros()),
         ))
         .execute(conn)?;
-    drop_passphrase(conn, id)?;
+    if n == 1 {
+        drop_passphrase(conn, id)?;
+        super::order_leases::remove(conn, id)?;
+    }
     Ok(n == 1)
 }
 
 /// PENDING → ERROR with Barbican's `error_status_code` (a string) and `error_reason`
-/// (at most 255 characters). False when the order was no longer PENDING.
-pub fn fail(conn: &mut DbConn, id: &str, status_code: u16, reason: &str) -> QueryResult<bool> {
+/// (at most 255 characters). False when the order was no longer PENDING or `owner` no longer
+/// holds its lease.
+pub fn fail(conn: &mut DbConn, id: &str, owner: &str, status_code: u16, reason: &str) -> QueryResult<bool> {
     let reason: String = reason.chars().take(255).collect();
-    let n = diesel::update(orders::table.filter(orders::id.eq(id)).filter(orders::status.eq(PENDING)))
+    let n = diesel::update(
+        orders::table
+            .filter(orders::id.eq(id))
+            .filter(orders::status.eq(PENDING))
+            .filter(diesel::dsl::exists(super::order_leases::held_by(id, owner))),
+    )
         .set((
             orders::status.eq(ERROR),
             orders::error_status_code.eq(Some(status_code.to_string())),
@@ -300,16 +323,9 @@ pub fn fail(conn: &mut DbConn, id: &str, status_code: u16, reason: &str) -> Quer
             orders::updated_at.eq(now_micros()),
         ))
         .execute(conn)?;
-    drop_passphrase(conn, id)?;
+    if n == 1 {
+        drop_passphrase(conn, id)?;
+        super::order_leases::remove(conn, id)?;
+    }
     Ok(n == 1)
-}
-
-/// Live orders still PENDING (oldest first), e.g. left behind by a crash: (id, project).
-pub fn pending_ids(conn: &mut DbConn) -> StoreResult<Vec<(String, String)>> {
-    Ok(orders::table
-        .filter(orders::status.eq(PENDING))
-        .filter(orders::deleted_at.is_null())
-        .order_by(orders::created_at.asc())
-        .select((orders::id, orders::project_id))
-        .load(conn)?)
 }

@@ -168,6 +168,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// A PENDING order's lease (migration 001101): the replica working on it, until when.
+    order_leases (order_id) {
+        order_id -> Text,
+        owner -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
     order_passphrases (order_id) {
         order_id -> Text,
         kek_id -> Text,
@@ -235,6 +244,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     container_consumers,
     orders,
     order_passphrases,
+    order_leases,
     project_quotas,
     secret_stores,
     project_secret_store,

@@ -32,3 +32,4 @@ mod tls;
 mod mtls;
 mod systemd_unit;
 mod check_cli;
+mod replicas;

@@ -4,12 +4,15 @@
 //!
 //! Symmetric keys are cheap and are made inside the request, on its connection; RSA keys on the
 //! key-generation queue (`queue.rs`: bounded, fair between projects), which the request waits
-//! for up to a time budget. Orders left PENDING by a crash or a shutdown are queued again at
-//! start ([`recover`]). An asymmetric order's `passphrase` is kept apart (`passphrase.rs`).
+//! for up to a time budget. Replicas sharing a database lease the orders they work on
+//! (`lease.rs`): orders left PENDING by a crash, a shutdown or a replica that died are claimed
+//! and queued again at start and by the sweeper ([`start_sweeper`]). An asymmetric order's
+//! `passphrase` is kept apart (`passphrase.rs`).
 //!
 //! Each route is one call here: the project-scoped look-up, the policy decision on the stored
 //! row, then the operation, on one connection in one blocking hop.
 
+mod lease;
 mod passphrase;
 mod process;
 mod queue;
@@ -29,7 +32,7 @@ use crate::store::{now, DbConn};
 
 pub use passphrase::seal_legacy_passphrases;
 pub use process::process;
-pub use queue::recover;
+pub use lease::{start as start_sweeper, Leases};
 
 /// An order just created: its id and, for an asymmetric one, what fires once it has been
 /// processed (dropped unanswered if processing died).
@@ -59,7 +62,11 @@ pub fn create<E: From<ServiceError>>(
         }
         OrderType::Asymmetric => {
             let ticket = queue::reserve(core, caller.project())?;
-            insert(core, &mut *core.conn()?, caller, &id, order)?;
+            core.leases.track(&id);
+            if let Err(e) = insert(core, &mut *core.conn()?, caller, &id, order) {
+                core.leases.done(&id);
+                return Err(e.into());
+            }
             let done = queue::submit(core.clone(), ticket, id.clone());
             Ok(Created { id, done: Some(done) })
         }
@@ -90,6 +97,7 @@ fn insert(core: &Core, conn: &mut DbConn, caller: &Caller, id: &str, order: NewO
                 meta: &meta,
                 created_at: now(),
                 passphrase: sealed.as_ref().map(|(k, c)| (k.as_str(), c.as_slice())),
+                lease: Some((core.leases.owner(), core.leases.until())),
             },
         )?;
         Ok(())

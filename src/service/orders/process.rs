@@ -1,8 +1,9 @@
 //! Processing an order: the key material its meta asks for is generated, stored (sealed under
 //! the project KEK) and the order marked ACTIVE in one transaction, or the order is marked ERROR
 //! with Barbican's `error_status_code` and `error_reason`. Finishing is conditional on the order
-//! still being PENDING, so a second worker on the same order (a restart racing a replica) rolls
-//! back instead of duplicating.
+//! still being PENDING and this replica still holding its lease, so a second worker on the same
+//! order rolls back instead of duplicating. A replica that cannot unwrap the project's KEK (a
+//! host not enrolled for the current master KEK) hands the order back instead of failing it.
 
 use chrono::NaiveDateTime;
 use diesel::Connection;
@@ -14,7 +15,8 @@ use crate::crypto::keygen;
 use crate::model::{OrderType, Secret, OCTET_STREAM, PKCS8, TEXT_PLAIN};
 use crate::service::{secrets, Core, ServiceError, ServiceResult};
 use crate::store::orders::{self as repo, OrderRow, PENDING};
-use crate::store::{containers, now, DbConn};
+use crate::kek::KekError;
+use crate::store::{containers, now, now_micros, order_leases, DbConn};
 
 /// The operation name Barbican's worker reports failures under.
 const OP: &str = "Process TypeOrder";
@@ -156,25 +158,55 @@ fn pending(conn: &mut DbConn, id: &str) -> ServiceResult<Option<OrderRow>> {
 }
 
 /// Processes one order if it is still PENDING: generates, stores and marks it ACTIVE, or marks
-/// it ERROR. An Err means the order could not even be marked (e.g. the database is down): it
-/// stays PENDING for the next start. Each step takes its own pooled connection; none is held
+/// it ERROR, while this replica holds its lease. An Err means the order could not even be
+/// marked (e.g. the database is down): it stays PENDING for a later sweep. Each step takes its own pooled connection; none is held
 /// while keys are generated (an RSA key takes seconds).
 pub fn process(core: &Core, id: &str) -> ServiceResult<()> {
+    let owner = core.leases.owner();
     let (order, passphrase) = {
         let mut conn = core.conn()?;
         let Some(order) = pending(&mut conn, id)? else { return Ok(()) };
+        if !order_leases::holds(&mut conn, id, owner, now_micros())? {
+            tracing::info!(order = %id, "order lease lost to another replica; not working on it");
+            return Ok(());
+        }
+        core.ensure_project(&mut conn, &order.project_id)?;
+        match core.keys.active_kek(&mut conn, &order.project_id) {
+            Ok(_) => {}
+            Err(KekError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                tracing::error!(order = %id, error = %e, "cannot unwrap the project KEK: order handed back to replicas that can");
+                core.leases.refuse(id);
+                order_leases::release(&mut conn, id, owner, now_micros())?;
+                return Ok(());
+            }
+        }
         let passphrase = open_passphrase(core, &mut conn, &order).map_err(|e| Failure::Internal(e.to_string()));
         (order, passphrase)
     };
+    tracing::info!(order = %id, owner, "working on order");
+    test_delay();
     let result = passphrase.and_then(|p| spec(&order, p)).and_then(|s| {
         let g = generate(&order.order_type, &s)?;
         let mut conn = core.conn().map_err(|e| Failure::Internal(e.to_string()))?;
-        store(core, &mut conn, &order, &s, g)
+        store(core, &mut conn, &order, &s, g, owner)
     });
     if let Some((code, reason)) = failed(&order, result) {
-        repo::fail(&mut *core.conn()?, &order.id, code, &reason)?;
+        repo::fail(&mut *core.conn()?, &order.id, owner, code, &reason)?;
     }
     Ok(())
+}
+
+/// Test-only: `PORTCULLIS_TEST_ORDER_DELAY_MS` makes every queued order take that much longer,
+/// so a test can kill the replica working on one. Unset in production.
+fn test_delay() {
+    static DELAY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let ms = *DELAY.get_or_init(|| {
+        std::env::var("PORTCULLIS_TEST_ORDER_DELAY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    });
+    if ms > 0 {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 /// [`process`] for a key order just created, on the request's own connection: a symmetric key
@@ -183,10 +215,10 @@ pub(super) fn process_on(core: &Core, conn: &mut DbConn, id: &str) -> ServiceRes
     let Some(order) = pending(conn, id)? else { return Ok(()) };
     let result = spec(&order, None).and_then(|s| {
         let g = generate(&order.order_type, &s)?;
-        store(core, conn, &order, &s, g)
+        store(core, conn, &order, &s, g, core.leases.owner())
     });
     if let Some((code, reason)) = failed(&order, result) {
-        repo::fail(conn, &order.id, code, &reason)?;
+        repo::fail(conn, &order.id, core.leases.owner(), code, &reason)?;
     }
     Ok(())
 }
@@ -221,7 +253,7 @@ fn new_secret(o: &OrderRow, s: &Spec, secret_type: &str) -> Secret {
 
 /// Stores what was generated (payloads sealed under the project KEK) and marks the order
 /// ACTIVE, in one transaction.
-fn store(core: &Core, conn: &mut DbConn, o: &OrderRow, s: &Spec, g: Generated) -> Result<(), Failure> {
+fn store(core: &Core, conn: &mut DbConn, o: &OrderRow, s: &Spec, g: Generated, owner: &str) -> Result<(), Failure> {
     let internal = |e: ServiceError| Failure::Internal(e.to_string());
     core.ensure_project(conn, &o.project_id).map_err(internal)?;
     let mut seal = |secret: &Secret, plain: &[u8]| secrets::seal(core, conn, secret, plain).map_err(internal);
@@ -229,7 +261,7 @@ fn store(core: &Core, conn: &mut DbConn, o: &OrderRow, s: &Spec, g: Generated) -
         Generated::Symmetric(key) => {
             let secret = new_secret(o, s, "symmetric");
             let sealed = seal(&secret, &key)?;
-            finish(conn, &o.id, |c| {
+            finish(conn, &o.id, owner, |c| {
                 secrets::insert_generated(c, &secret, &sealed)?;
                 Ok((Some(secret.id.clone()), None))
             })
@@ -256,7 +288,7 @@ fn store(core: &Core, conn: &mut DbConn, o: &OrderRow, s: &Spec, g: Generated) -
                 links.push((Some("private_key_passphrase".to_string()), p.id.clone()));
             }
             let container_type = s.algorithm.to_lowercase();
-            finish(conn, &o.id, |c| {
+            finish(conn, &o.id, owner, |c| {
                 secrets::insert_generated(c, &private, &private_sealed)?;
                 secrets::insert_generated(c, &public, &public_sealed)?;
                 if let Some((p, sealed)) = &pass {
@@ -288,15 +320,16 @@ fn store(core: &Core, conn: &mut DbConn, o: &OrderRow, s: &Spec, g: Generated) -
 }
 
 /// Runs `insert` and marks the order ACTIVE with its result, in one transaction that is rolled
-/// back when the order is no longer PENDING.
+/// back when the order is no longer PENDING or `owner` no longer holds its lease.
 fn finish(
     conn: &mut DbConn,
     order_id: &str,
+    owner: &str,
     insert: impl FnOnce(&mut DbConn) -> ServiceResult<(Option<String>, Option<String>)>,
 ) -> ServiceResult<()> {
     conn.transaction(|c| {
         let (secret_id, container_id) = insert(c)?;
-        if repo::complete(c, order_id, secret_id.as_deref(), container_id.as_deref())? {
+        if repo::complete(c, order_id, owner, secret_id.as_deref(), container_id.as_deref())? {
             Ok(())
         } else {
             Err(ServiceError::OrderFinished)
