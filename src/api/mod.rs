@@ -132,9 +132,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(version::v1))
                     .default_service(web::to(|| not_allowed("GET"))),
             )
-            // consumers first: the secrets routes end with a catch-all for unknown sub-paths
-            .configure(consumers::routes)
+            // The hot secret routes first: actix tries each resource's pattern in order (a
+            // regex per dynamic one); the secrets' catch-all for unknown sub-paths comes after
+            // the consumers routes.
             .configure(secrets::routes)
+            .configure(consumers::routes)
+            .configure(secrets::unknown_routes)
             .configure(containers::routes)
             .configure(orders::routes)
             .configure(quotas::routes)

@@ -42,11 +42,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(|req, st| not_allowed(req, st, "GET"))),
     )
     .configure(super::metadata::routes)
-    .configure(super::acls::secret_routes)
-    .service(
-        // Unknown sub-resources: the id is checked and looked up first (§2.3.4), then 404.
-        web::resource("/secrets/{id}/{rest:.*}").default_service(web::to(unknown_subpath)),
-    );
+    .configure(super::acls::secret_routes);
+}
+
+/// Unknown sub-resources of a secret: the id is checked and looked up first (§2.3.4), then
+/// 404. Configured after every other `/secrets/{id}/…` route (consumers' too).
+pub fn unknown_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/secrets/{id}/{rest:.*}").default_service(web::to(unknown_subpath)));
 }
 
 async fn unknown_subpath(req: HttpRequest, st: web::Data<AppState>) -> HttpResponse {
