@@ -6,7 +6,10 @@ use std::collections::HashSet;
 
 use super::barbican_db::Row;
 use super::Ctx;
+use crate::model::Container;
 use crate::store::imported::{self, Table};
+use crate::store::orders::OrderRow;
+use crate::store::from_micros;
 
 type R<T> = Result<T, String>;
 
@@ -115,21 +118,21 @@ fn containers(ctx: &mut Ctx) -> R<()> {
         }
         why
     })?;
-    let items: Vec<imported::ContainerRow> = rows
+    let items: Vec<(Container, Option<i64>)> = rows
         .iter()
         .map(|r| {
             let up = r.time(7).unwrap_or_default();
-            imported::ContainerRow {
+            let c = Container {
                 id: r.req(0),
                 project_id: ctx.project(&r.req(1)).unwrap_or_default(),
                 name: r.s(2),
                 container_type: r.s(3).unwrap_or_else(|| "generic".into()),
                 creator_id: r.s(4),
                 status: r.s(5).unwrap_or_else(|| "ACTIVE".into()),
-                created_at: r.time(6).unwrap_or(up),
-                updated_at: up,
-                deleted_at: deleted_at(r, 8, 9, 7),
-            }
+                created_at: from_micros(r.time(6).unwrap_or(up)),
+                updated_at: from_micros(up),
+            };
+            (c, deleted_at(r, 8, 9, 7))
         })
         .collect();
     ctx.write("containers", &items, imported::container)?;
@@ -202,11 +205,11 @@ fn orders(ctx: &mut Ctx) -> R<()> {
     let rows = missing(ctx, "orders", "orders", &cols, Table::Orders, |ctx, r| {
         ctx.project(&r.req(1)).is_none().then(|| "its Barbican project row is missing".into())
     })?;
-    let items: Vec<imported::OrderRow> = rows
+    let items: Vec<(OrderRow, Option<i64>)> = rows
         .iter()
         .map(|r| {
             let up = r.time(13).unwrap_or_default();
-            imported::OrderRow {
+            let o = OrderRow {
                 id: r.req(0),
                 project_id: ctx.project(&r.req(1)).unwrap_or_default(),
                 order_type: r.s(2).unwrap_or_else(|| "key".into()),
@@ -221,8 +224,8 @@ fn orders(ctx: &mut Ctx) -> R<()> {
                 creator_id: r.s(11),
                 created_at: r.time(12).unwrap_or(up),
                 updated_at: up,
-                deleted_at: deleted_at(r, 14, 15, 13),
-            }
+            };
+            (o, deleted_at(r, 14, 15, 13))
         })
         .collect();
     ctx.write("orders", &items, imported::order)

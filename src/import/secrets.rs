@@ -13,7 +13,7 @@ use super::barbican_db::{column_bytes, Row, Source};
 use super::fernet::{FernetKey, MultiFernet};
 use super::Ctx;
 use crate::model::Secret;
-use crate::store::{from_micros, imported};
+use crate::store::{from_micros, imported, secrets as store_secrets};
 
 const KIND: &str = "secrets";
 
@@ -63,7 +63,9 @@ pub(super) fn project_keks(
 
 /// One Barbican secret, read and decrypted, ready to be sealed here.
 struct Ready {
-    row: imported::SecretRow,
+    row: Secret,
+    /// Microseconds since the epoch, for a secret Barbican had soft-deleted.
+    deleted_at: Option<i64>,
     plain: Option<Zeroizing<Vec<u8>>>,
 }
 
@@ -72,24 +74,25 @@ const COLS: [&str; 14] = [
     "created_at", "updated_at", "deleted_at", "deleted",
 ];
 
-fn secret_row(r: &Row, project: String, content_type: Option<String>) -> imported::SecretRow {
+/// The secret as Portcullis keeps it, and its deletion time if Barbican had soft-deleted it.
+fn secret_row(r: &Row, project: String, content_type: Option<String>) -> (Secret, Option<i64>) {
     let updated = r.time(11).unwrap_or_default();
-    imported::SecretRow {
+    let secret = Secret {
         id: r.req(0),
         project_id: project,
         name: r.s(2),
         secret_type: r.s(3).unwrap_or_else(|| "opaque".into()),
-        expiration: r.time(4),
+        expiration: r.time(4).map(from_micros),
         algorithm: r.s(5),
         bit_length: r.int(6),
         mode: r.s(7),
         creator_id: r.s(8),
         status: r.s(9).unwrap_or_else(|| "ACTIVE".into()),
         content_type,
-        created_at: r.time(10).unwrap_or(updated),
-        updated_at: updated,
-        deleted_at: if r.flag(13) { Some(r.time(12).unwrap_or(updated)) } else { None },
-    }
+        created_at: from_micros(r.time(10).unwrap_or(updated)),
+        updated_at: from_micros(updated),
+    };
+    (secret, r.flag(13).then(|| r.time(12).unwrap_or(updated)))
 }
 
 /// Decrypts one encrypted_data row: base64 text of a Fernet token under the project KEK.
@@ -133,7 +136,7 @@ pub(super) fn import(ctx: &mut Ctx, keks: &HashMap<String, FernetKey>) -> Result
         };
         let e = enc.get(&id);
         let content_type = e.and_then(|e| e.s(1));
-        let row = secret_row(r, project, content_type);
+        let (row, deleted_at) = secret_row(r, project, content_type);
         let plain = match e {
             Some(e) if !kek_plugin.get(&e.req(2)).is_some_and(|p| p.contains("simple_crypto")) => {
                 let p = kek_plugin.get(&e.req(2)).cloned().unwrap_or_default();
@@ -141,7 +144,7 @@ pub(super) fn import(ctx: &mut Ctx, keks: &HashMap<String, FernetKey>) -> Result
                 ctx.secrets_left.insert(id);
                 continue;
             }
-            Some(e) if row.deleted_at.is_none() => match open(keks, &e.req(2), &e.req(3)) {
+            Some(e) if deleted_at.is_none() => match open(keks, &e.req(2), &e.req(3)) {
                 Ok(p) => Some(p),
                 Err(why) => {
                     ctx.report.fail(KIND, format!("does not decrypt: {why}"));
@@ -166,7 +169,7 @@ pub(super) fn import(ctx: &mut Ctx, keks: &HashMap<String, FernetKey>) -> Result
         if present.contains(&id) {
             ctx.report.of(KIND).already += 1;
         } else {
-            ready.push(Ready { row, plain });
+            ready.push(Ready { row, deleted_at, plain });
         }
     }
     let (mut progress, total, mut done) = (super::report::Progress::new("writing secrets", ready.len()), ready.len(), 0);
@@ -190,32 +193,25 @@ fn write_chunk(ctx: &mut Ctx, chunk: &mut [Ready]) -> Result<(), String> {
     let mut conn = ctx.conn()?;
     let mut sealed = Vec::with_capacity(chunk.len());
     for r in chunk.iter_mut() {
-        let s = &r.row;
-        let model = Secret {
-            id: s.id.clone(),
-            project_id: s.project_id.clone(),
-            creator_id: s.creator_id.clone(),
-            name: s.name.clone(),
-            secret_type: s.secret_type.clone(),
-            expiration: s.expiration.map(from_micros),
-            algorithm: s.algorithm.clone(),
-            bit_length: s.bit_length,
-            mode: s.mode.clone(),
-            status: s.status.clone(),
-            content_type: s.content_type.clone(),
-            created_at: from_micros(s.created_at),
-            updated_at: from_micros(s.updated_at),
-        };
-        ctx.core.ensure_project(&mut conn, &s.project_id).map_err(|e| e.to_string())?;
+        let model = &r.row;
+        ctx.core.ensure_project(&mut conn, &model.project_id).map_err(|e| e.to_string())?;
         let one = match r.plain.take() {
-            Some(p) => Some(crate::service::secrets::seal(ctx.core, &mut conn, &model, &p).map_err(|e| e.to_string())?),
+            Some(p) => Some(crate::service::secrets::seal(ctx.core, &mut conn, model, &p).map_err(|e| e.to_string())?),
             None => None,
         };
         sealed.push(one);
     }
     drop(conn);
-    let items: Vec<(&imported::SecretRow, Option<(String, Vec<u8>)>)> = chunk.iter().map(|r| &r.row).zip(sealed).collect();
-    ctx.write_with(KIND, &items, |c, (row, s)| imported::secret(c, row, s.as_ref().map(|(k, b)| (k.as_str(), b.as_slice()))), false)
+    let items: Vec<(&Ready, Option<(String, Vec<u8>)>)> = chunk.iter().zip(sealed).collect();
+    ctx.write_with(KIND, &items, |c, (r, s)| {
+        let new = store_secrets::NewSecret {
+            secret: &r.row,
+            kek_id: s.as_ref().map(|(k, _)| k.as_str()),
+            cypher_text: s.as_ref().map(|(_, b)| b.as_slice()),
+            deleted_at: r.deleted_at,
+        };
+        store_secrets::insert(c, &new)
+    }, false)
 }
 
 /// Reads every payload back through Portcullis's decrypt path and compares hashes.

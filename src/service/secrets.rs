@@ -232,6 +232,7 @@ fn insert_checked(
             secret,
             kek_id: sealed.map(|(k, _)| k.as_str()),
             cypher_text: sealed.map(|(_, s)| s.as_slice()),
+            deleted_at: None,
         },
     )?;
     Ok(())
@@ -252,7 +253,7 @@ pub fn seal(core: &Core, conn: &mut DbConn, secret: &Secret, plain: &[u8]) -> Se
 pub fn insert_generated(conn: &mut DbConn, secret: &Secret, sealed: &(String, Vec<u8>)) -> ServiceResult<()> {
     repo::insert(
         conn,
-        &repo::NewSecret { secret, kek_id: Some(sealed.0.as_str()), cypher_text: Some(sealed.1.as_slice()) },
+        &repo::NewSecret { secret, kek_id: Some(sealed.0.as_str()), cypher_text: Some(sealed.1.as_slice()), deleted_at: None },
     )?;
     Ok(())
 }

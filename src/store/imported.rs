@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use diesel::prelude::*;
 
 use super::schema::*;
-use super::{DbConn, StoreResult};
+use super::orders::OrderRow;
+use super::{to_micros, DbConn, StoreResult};
+use crate::model::Container;
 
 /// The tables the importer fills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,53 +54,6 @@ pub fn store_names(conn: &mut DbConn) -> StoreResult<Vec<(String, String)>> {
     Ok(secret_stores::table.select((secret_stores::name, secret_stores::id)).load(conn)?)
 }
 
-/// Times are microseconds since the epoch, UTC.
-pub struct SecretRow {
-    pub id: String,
-    pub project_id: String,
-    pub creator_id: Option<String>,
-    pub name: Option<String>,
-    pub secret_type: String,
-    pub expiration: Option<i64>,
-    pub algorithm: Option<String>,
-    pub bit_length: Option<i32>,
-    pub mode: Option<String>,
-    pub status: String,
-    pub content_type: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub deleted_at: Option<i64>,
-}
-
-/// A secret with its sealed payload (KEK id, ciphertext), if it has one.
-pub fn secret(conn: &mut DbConn, s: &SecretRow, sealed: Option<(&str, &[u8])>) -> QueryResult<()> {
-    diesel::insert_into(secrets::table)
-        .values((
-            (
-                secrets::id.eq(&s.id),
-                secrets::project_id.eq(&s.project_id),
-                secrets::creator_id.eq(&s.creator_id),
-                secrets::name.eq(&s.name),
-                secrets::secret_type.eq(&s.secret_type),
-                secrets::expiration.eq(s.expiration),
-                secrets::algorithm.eq(&s.algorithm),
-                secrets::bit_length.eq(s.bit_length),
-            ),
-            (
-                secrets::mode.eq(&s.mode),
-                secrets::status.eq(&s.status),
-                secrets::content_type.eq(&s.content_type),
-                secrets::kek_id.eq(sealed.map(|s| s.0)),
-                secrets::cypher_text.eq(sealed.map(|s| s.1)),
-                secrets::created_at.eq(s.created_at),
-                secrets::updated_at.eq(s.updated_at),
-                secrets::deleted_at.eq(s.deleted_at),
-            ),
-        ))
-        .execute(conn)
-        .map(drop)
-}
-
 pub fn metadatum(conn: &mut DbConn, id: &str, secret_id: &str, key: &str, value: &str, created: i64, updated: i64) -> QueryResult<()> {
     diesel::insert_into(secret_user_metadata::table)
         .values((
@@ -141,19 +96,8 @@ pub fn secret_consumer(
         .map(drop)
 }
 
-pub struct ContainerRow {
-    pub id: String,
-    pub project_id: String,
-    pub creator_id: Option<String>,
-    pub name: Option<String>,
-    pub container_type: String,
-    pub status: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub deleted_at: Option<i64>,
-}
-
-pub fn container(conn: &mut DbConn, c: &ContainerRow) -> QueryResult<()> {
+/// A container as it was there, soft-deleted at `deleted_at` (microseconds) if it was.
+pub fn container(conn: &mut DbConn, (c, deleted_at): &(Container, Option<i64>)) -> QueryResult<()> {
     diesel::insert_into(containers::table)
         .values((
             containers::id.eq(&c.id),
@@ -162,9 +106,9 @@ pub fn container(conn: &mut DbConn, c: &ContainerRow) -> QueryResult<()> {
             containers::name.eq(&c.name),
             containers::container_type.eq(&c.container_type),
             containers::status.eq(&c.status),
-            containers::created_at.eq(c.created_at),
-            containers::updated_at.eq(c.updated_at),
-            containers::deleted_at.eq(c.deleted_at),
+            containers::created_at.eq(to_micros(c.created_at)),
+            containers::updated_at.eq(to_micros(c.updated_at)),
+            containers::deleted_at.eq(deleted_at),
         ))
         .execute(conn)
         .map(drop)
@@ -242,25 +186,8 @@ pub fn acl_user(conn: &mut DbConn, id: &str, acl_id: &str, user_id: &str, create
         .map(drop)
 }
 
-pub struct OrderRow {
-    pub id: String,
-    pub project_id: String,
-    pub creator_id: Option<String>,
-    pub order_type: String,
-    pub status: String,
-    pub meta: String,
-    pub secret_id: Option<String>,
-    pub container_id: Option<String>,
-    pub error_status_code: Option<String>,
-    pub error_reason: Option<String>,
-    pub sub_status: Option<String>,
-    pub sub_status_message: Option<String>,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub deleted_at: Option<i64>,
-}
-
-pub fn order(conn: &mut DbConn, o: &OrderRow) -> QueryResult<()> {
+/// An order row as it was there, soft-deleted at `deleted_at` (microseconds) if it was.
+pub fn order(conn: &mut DbConn, (o, deleted_at): &(OrderRow, Option<i64>)) -> QueryResult<()> {
     diesel::insert_into(orders::table)
         .values((
             (
@@ -280,7 +207,7 @@ pub fn order(conn: &mut DbConn, o: &OrderRow) -> QueryResult<()> {
                 orders::sub_status_message.eq(&o.sub_status_message),
                 orders::created_at.eq(o.created_at),
                 orders::updated_at.eq(o.updated_at),
-                orders::deleted_at.eq(o.deleted_at),
+                orders::deleted_at.eq(deleted_at),
             ),
         ))
         .execute(conn)

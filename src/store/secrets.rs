@@ -60,9 +60,11 @@ pub struct NewSecret<'a> {
     pub secret: &'a Secret,
     pub kek_id: Option<&'a str>,
     pub cypher_text: Option<&'a [u8]>,
+    /// A row that is already soft-deleted (imported as it was); None for every new secret.
+    pub deleted_at: Option<i64>,
 }
 
-pub fn insert(conn: &mut DbConn, n: &NewSecret) -> StoreResult<()> {
+pub fn insert(conn: &mut DbConn, n: &NewSecret) -> QueryResult<()> {
     let s = n.secret;
     diesel::insert_into(secrets::table)
         .values((
@@ -84,6 +86,7 @@ pub fn insert(conn: &mut DbConn, n: &NewSecret) -> StoreResult<()> {
                 secrets::cypher_text.eq(n.cypher_text),
                 secrets::created_at.eq(to_micros(s.created_at)),
                 secrets::updated_at.eq(to_micros(s.updated_at)),
+                secrets::deleted_at.eq(n.deleted_at),
             ),
         ))
         .execute(conn)?;
