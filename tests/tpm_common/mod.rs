@@ -273,7 +273,7 @@ impl Site {
                         created_at: now,
                         updated_at: now,
                     };
-                    secrets::insert(c, &secrets::NewSecret { secret: &s, kek_id: Some(&kek_id), cypher_text: Some(&ct) })
+                    secrets::insert(c, &secrets::NewSecret { secret: &s, kek_id: Some(&kek_id), cypher_text: Some(&ct), deleted_at: None })
                         .map_err(|e| diesel::result::Error::QueryBuilderError(e.to_string().into()))?;
                     out.push((project.clone(), id, payload));
                 }
