@@ -3,6 +3,7 @@
 //! Sealed blob layout: 12-byte random nonce || ciphertext || 16-byte tag.
 
 pub mod keygen;
+pub mod managed;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};

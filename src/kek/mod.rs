@@ -12,6 +12,7 @@ pub mod admin;
 pub mod check;
 pub mod enroll;
 pub mod file;
+pub mod root_keys;
 pub mod tpm;
 
 use std::collections::HashMap;
@@ -70,6 +71,11 @@ pub trait MasterKekProvider: Send + Sync {
     /// A file whose exclusive lock serialises the administrative commands (init, rotate,
     /// import) that change the stored versions.
     fn lock_path(&self) -> std::path::PathBuf;
+    /// The root of trust that makes and runs keys of sensitivity `high`, if this provider has
+    /// one (the TPM does; the development file provider does not).
+    fn root_keys(&self) -> Option<Arc<dyn root_keys::RootKeys>> {
+        None
+    }
 }
 
 struct Masters {
@@ -127,6 +133,11 @@ impl KeyManager {
 
     pub fn plaintext_at_rest(&self) -> bool {
         self.plaintext_at_rest
+    }
+
+    /// The root of trust for keys of sensitivity `high` (None: such keys are refused).
+    pub fn root_keys(&self) -> Option<Arc<dyn root_keys::RootKeys>> {
+        self.provider.root_keys()
     }
 
     /// Readiness: unseals the provider's master KEK versions again (the TPM answers, the sealed
