@@ -5,6 +5,19 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
+mod ec;
+mod edwards;
+mod mac;
+mod ops;
+mod rsa_ops;
+mod symmetric;
+#[cfg(test)]
+mod tests_interop;
+#[cfg(test)]
+mod tests_ops;
+
+pub use ops::{decrypt, encrypt, generate, hmac, hmac_verify, public_der, public_pem, sign, validate, verify, Material};
+
 /// A managed key's type: fixed at creation, the same for every version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum KeyType {
