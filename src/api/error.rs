@@ -1,5 +1,6 @@
 //! Barbican's JSON error body (§2.3) and the errors of the layers below, mapped onto it.
 
+use crate::crypto::managed::OpError;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde::Serialize;
@@ -158,6 +159,8 @@ pub fn missing(m: Missing) -> &'static str {
         Missing::SecretStore => "Not Found. Secret store not found.",
         Missing::PreferredStore => "Not Found. No preferred secret store defined for this project.",
         Missing::ProjectQuotas => "Project quotas not found.",
+        Missing::Key => "Not Found. Key not found.",
+        Missing::KeyVersion => "Not Found. The key has no such version (or it is below min_decryption_version).",
     }
 }
 
@@ -200,6 +203,13 @@ impl From<ServiceError> for ApiError {
             },
             ServiceError::StoresDisabled => ApiError::bare(404, STORES_DISABLED),
             ServiceError::Invalid(m) => ApiError::bare(400, m),
+            ServiceError::KeyOp(e) => match e {
+                OpError::Unsupported(m) | OpError::Invalid(m) => ApiError::bare(400, m),
+                OpError::Decrypt => ApiError::bare(400, "Decryption failed: wrong key version, wrong associated data or corrupt ciphertext."),
+                OpError::Internal(d) => ApiError::internal(d),
+            },
+            ServiceError::NotExportable => ApiError::bare(403, "Forbidden. The key is not exportable (only keys of sensitivity low marked exportable are)."),
+            ServiceError::DeletionNotAllowed => ApiError::bare(409, "Conflict. Set deletion_allowed on the key before deleting it."),
             ServiceError::OrderUpdateUnsupported => ApiError::bare(405, "Order update is not supported."),
             ServiceError::OrderFinished => ApiError::internal("order already processed"),
             ServiceError::Internal(d) => ApiError::internal(d),

@@ -6,6 +6,7 @@ pub mod consumers;
 pub mod containers;
 pub mod error;
 pub mod http;
+pub mod keys;
 pub mod metadata;
 pub mod middleware;
 pub mod observe;
@@ -138,6 +139,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(secrets::routes)
             .configure(consumers::routes)
             .configure(secrets::unknown_routes)
+            .configure(keys::routes)
             .configure(containers::routes)
             .configure(orders::routes)
             .configure(quotas::routes)

@@ -26,6 +26,16 @@ pub struct RequestContext {
     /// The TLS client certificate the connection presented and rustls verified against
     /// `[ssl] ca_file` (mutual TLS), for policy decisions on workload identities.
     pub client_cert: Option<std::sync::Arc<ClientIdentity>>,
+    /// The OIDC/JWT workload the request's bearer token proved (None for Keystone and noauth).
+    pub workload: Option<std::sync::Arc<WorkloadIdentity>>,
+}
+
+/// A workload identity from a validated OIDC/JWT token, as key policies grant to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadIdentity {
+    pub issuer: String,
+    pub subject: String,
+    pub groups: Vec<String>,
 }
 
 /// A verified TLS client certificate, as the policy layer sees it. Never holds key material.
@@ -52,6 +62,7 @@ impl Default for RequestContext {
             is_admin_project: true,
             service_roles: Vec::new(),
             client_cert: None,
+            workload: None,
         }
     }
 }

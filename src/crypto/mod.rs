@@ -168,3 +168,9 @@ mod tests {
         assert_eq!(format!("{:?}", Key::generate()), "Key(..)");
     }
 }
+
+/// Binds a managed key version's sealed material to its key, version, project, KEK, type and
+/// origin (`software`, or the root of trust's name for keys of sensitivity high).
+pub fn managed_key_aad(key_id: &str, version: i32, project_id: &str, kek_id: &str, key_type: &str, origin: &str) -> Vec<u8> {
+    format!("portcullis/managed-key/v1\0{key_id}\0{version}\0{project_id}\0{kek_id}\0{key_type}\0{origin}").into_bytes()
+}

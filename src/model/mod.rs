@@ -134,3 +134,4 @@ mod secret_store;
 pub use order::{NewOrder, Order, OrderType, META_TS_FORMAT};
 pub use quota::{ProjectQuotas, QuotaOverrides};
 pub use secret_store::{SecretStore, TransportKey};
+pub mod managed_key;

@@ -22,6 +22,8 @@ pub const BASE_RULES: &[(&str, &str)] = &[
     ("container_acl_read", "'read':%(target.container.read)s"),
     ("order_project_match", "project_id:%(target.order.project_id)s"),
     ("order_project_member", "role:member and rule:order_project_match"),
+    ("key_project_match", "project_id:%(target.key.project_id)s"),
+    ("key_owner", "user_id:%(target.key.creator_id)s"),
     ("audit", "role:audit"),
     ("observer", "role:observer"),
     ("creator", "role:creator"),
@@ -77,6 +79,16 @@ const SECRET_WRITE_LEGACY: &str = "rule:secret_project_admin or rule:secret_proj
 const CONTAINER_READ_LEGACY: &str = "rule:container_non_private_read or rule:container_project_creator or rule:container_project_admin or rule:container_acl_read";
 const CONTAINER_WRITE_LEGACY: &str = "rule:container_project_admin or rule:container_project_creator or (rule:container_project_creator_role and rule:container_non_private_read)";
 
+const KEY_ADMIN_NEW: &str = "(role:admin and rule:key_project_match) or (role:member and rule:key_project_match and rule:key_owner)";
+const KEY_ADMIN_LEGACY: &str = "(rule:admin and rule:key_project_match) or (rule:creator and rule:key_project_match and rule:key_owner)";
+
+/// A key operation: the key's admins, or a grant of the operation.
+macro_rules! key_op {
+    ($op:literal) => {
+        concat!("rule:key:admin or True:%(target.key.grant.", $op, ")s")
+    };
+}
+
 /// Per-route rules: (name, new, legacy).
 pub const ROUTE_RULES: &[(&str, New, &str)] = &[
     ("secrets:post", New::Raw("role:member"), "rule:admin_or_creator"),
@@ -127,4 +139,21 @@ pub const ROUTE_RULES: &[(&str, New, &str)] = &[
     ("transport_keys:post", New::Raw("role:admin"), "rule:service_admin"),
     ("transport_key:get", New::Raw("role:reader"), "rule:all_users"),
     ("transport_key:delete", New::Raw("role:admin"), "rule:service_admin"),
+    // Managed keys (Portcullis): `key:admin` holds every operation on a key (its project's
+    // admin, and its creator); the key policy's grants give the others one operation each,
+    // as `target.key.grant.<operation>` facts.
+    ("keys:post", New::Raw("role:member"), "rule:admin_or_creator"),
+    ("keys:get", New::Raw("role:reader"), "rule:all_users"),
+    ("key:admin", New::Raw(KEY_ADMIN_NEW), KEY_ADMIN_LEGACY),
+    ("key:get", New::Raw("rule:key:admin or (role:reader and rule:key_project_match) or True:%(target.key.grant.describe)s"), "rule:key:admin or (rule:all_users and rule:key_project_match) or True:%(target.key.grant.describe)s"),
+    ("key:encrypt", New::Raw(key_op!("encrypt")), key_op!("encrypt")),
+    ("key:decrypt", New::Raw(key_op!("decrypt")), key_op!("decrypt")),
+    ("key:rewrap", New::Raw(key_op!("rewrap")), key_op!("rewrap")),
+    ("key:datakey", New::Raw(key_op!("datakey")), key_op!("datakey")),
+    ("key:sign", New::Raw(key_op!("sign")), key_op!("sign")),
+    ("key:verify", New::Raw(key_op!("verify")), key_op!("verify")),
+    ("key:hmac", New::Raw(key_op!("hmac")), key_op!("hmac")),
+    ("key:export", New::Raw(key_op!("export")), key_op!("export")),
+    ("key:rotate", New::Raw(key_op!("rotate")), key_op!("rotate")),
+    ("random:post", New::Raw("role:reader"), "rule:all_users"),
 ];

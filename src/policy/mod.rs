@@ -261,6 +261,19 @@ impl PolicyTarget {
         PolicyTarget(t)
     }
 
+    /// Target of a managed-key route: the key's project and creator, and for every operation
+    /// whether the key's policy grants it to this caller (`target.key.grant.<op>`: True/False).
+    pub fn key(project_id: &str, creator_id: Option<&str>, granted: impl Fn(crate::crypto::managed::Op) -> bool) -> PolicyTarget {
+        let mut t = Target::new();
+        t.insert("target.key.project_id".into(), project_id.to_string());
+        t.insert("target.key.creator_id".into(), creator_id.unwrap_or("None").to_string());
+        for op in crate::crypto::managed::Op::ALL {
+            let v = if granted(op) { "True" } else { "False" };
+            t.insert(format!("target.key.grant.{}", op.as_str()), v.into());
+        }
+        PolicyTarget(t)
+    }
+
     /// Target of an order route.
     pub fn order(project_id: &str, creator_id: Option<&str>) -> PolicyTarget {
         let mut t = Target::new();

@@ -62,6 +62,7 @@ fn shipped_dumps_load_cleanly_and_decide_as_the_defaults() {
         PolicyTarget::secret("p1", Some("u1"), true, Some(false), true),
         PolicyTarget::entity("container", "p1", None, false, Some(false), true),
         PolicyTarget::order("p1", Some("u1")),
+        PolicyTarget::key("p1", Some("u1"), |op| op == crate::crypto::managed::Op::Encrypt),
     ];
     for (file, new) in [("barbican-defaults.yaml", false), ("barbican-secure-rbac.yaml", true)] {
         let opts = PolicyOptions { enforce_new_defaults: new, enforce_scope: false };

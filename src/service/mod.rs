@@ -6,6 +6,7 @@ pub mod acls;
 pub mod consumers;
 pub mod containers;
 pub mod health;
+pub mod keys;
 pub mod keygen_queue;
 pub mod orders;
 pub mod quotas;
@@ -38,6 +39,9 @@ pub enum Missing {
     SecretStore,
     PreferredStore,
     ProjectQuotas,
+    Key,
+    /// A ciphertext, signature or request names a version the key does not have.
+    KeyVersion,
 }
 
 /// What went wrong, in the service's words; `api::error` alone turns it into a status and
@@ -83,6 +87,15 @@ pub enum ServiceError {
     /// Secret stores are off (`enable_multiple_secret_stores = false`).
     #[error("multiple secret stores are not enabled")]
     StoresDisabled,
+    /// A managed-key operation failed (unsupported for the type, bad input, decryption failed).
+    #[error("{0}")]
+    KeyOp(#[from] crate::crypto::managed::OpError),
+    /// Policy allowed the caller, but the key's sensitivity or `exportable` forbids export.
+    #[error("the key is not exportable")]
+    NotExportable,
+    /// A managed key is deleted only once its `deletion_allowed` is set.
+    #[error("deletion is not allowed for this key")]
+    DeletionNotAllowed,
     /// Input the service found invalid (400), with Barbican's message.
     #[error("{0}")]
     Invalid(String),

@@ -10,6 +10,7 @@ pub mod consumers;
 pub mod containers;
 pub mod imported;
 pub mod keks;
+pub mod managed_keys;
 pub mod master_keks;
 pub mod orders;
 pub mod order_leases;

@@ -231,7 +231,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// Managed keys (`/v1/keys`), migration 001201.
+    managed_keys (id) {
+        id -> Text,
+        project_id -> Text,
+        creator_id -> Nullable<Text>,
+        name -> Text,
+        key_type -> Text,
+        sensitivity -> Text,
+        exportable -> Bool,
+        deletion_allowed -> Bool,
+        current_version -> Integer,
+        min_decryption_version -> Integer,
+        min_encryption_version -> Integer,
+        auto_rotate_seconds -> Nullable<BigInt>,
+        rotated_at -> BigInt,
+        policy -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    managed_key_versions (key_id, version) {
+        key_id -> Text,
+        version -> Integer,
+        kek_id -> Text,
+        sealed -> Binary,
+        public_der -> Nullable<Binary>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    managed_keys,
+    managed_key_versions,
     projects,
     project_keks,
     secrets,

@@ -12,6 +12,7 @@ mod consumers_api;
 mod containers_api;
 mod db_errors;
 mod first_writes;
+mod keys;
 mod group_commit;
 mod hardening;
 mod list_total;

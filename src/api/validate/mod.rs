@@ -163,3 +163,4 @@ pub use secret::*;
 pub mod acl;
 pub mod consumer;
 pub mod container;
+pub mod key;

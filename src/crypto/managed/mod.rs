@@ -148,7 +148,9 @@ impl KeyType {
     pub fn can(self, op: Op) -> bool {
         match op {
             Op::Encrypt | Op::Decrypt | Op::Rewrap | Op::Datakey => self.is_symmetric_cipher() || self.is_rsa(),
-            Op::Sign | Op::Verify => self.is_asymmetric(),
+            Op::Sign => self.is_asymmetric(),
+            // HMAC keys verify tags, asymmetric keys signatures.
+            Op::Verify => self.is_asymmetric() || self.is_hmac(),
             Op::Hmac => self.is_hmac(),
             Op::Export | Op::Describe | Op::Rotate | Op::Admin => true,
         }

@@ -1,0 +1,2 @@
+DROP TABLE managed_key_versions;
+DROP TABLE managed_keys;
