@@ -332,6 +332,7 @@ impl KeystoneAuth {
             is_admin_project: user.is_admin_project,
             service_roles: service.map(|s| s.roles.clone()).unwrap_or_default(),
             client_cert: None,
+            workload: None,
         }))
     }
 }
