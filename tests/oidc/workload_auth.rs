@@ -216,3 +216,35 @@ async fn an_issuer_that_is_down_breaks_neither_startup_nor_other_traffic() {
     assert_eq!(s.req(Method::GET, "/v1/secrets", &project).send().await.unwrap().status(), 200);
     assert_not_logged(&[&good]);
 }
+
+#[tokio::test]
+async fn the_oidc_door_works_beside_keystone_too() {
+    let Some(o) = provider() else { return };
+    // Keystone as the base strategy, at an address where nothing listens: workload tokens
+    // never ask it.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let ks_url = format!("http://{}/v3", dead.local_addr().unwrap());
+    drop(dead);
+    let project = common::project();
+    let conf = o.issuer_conf("a", Some(&project));
+    let s = common::start_with(move |c| {
+        c.auth.strategy = portcullis::config::AuthStrategy::Keystone;
+        c.keystone_authtoken.auth_url = ks_url;
+        c.keystone_authtoken.username = "portcullis".into();
+        c.keystone_authtoken.password = "unused".into();
+        c.oidc.issuers = vec![conf];
+    })
+    .await;
+    let token = o.token("a", "workload-rs").await;
+    let id = create_secret(&s, &token, "beside-keystone").await;
+    let m: Value = bearer(&s, Method::GET, &format!("/v1/secrets/{id}"), &token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(m["creator_id"], "workload-rs");
+    // Keystone's own door is unchanged: no token is its 401, a Keystone token (even with a
+    // bearer token beside it) goes to Keystone, which is down here: 503.
+    let r = s.http.get(s.url("/v1/secrets")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Keystone uri="));
+    let r = bearer(&s, Method::GET, "/v1/secrets", &token).header("X-Auth-Token", "a-keystone-token").send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert_not_logged(&[&token]);
+}
