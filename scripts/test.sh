@@ -23,9 +23,11 @@ PG_URL="postgresql://portcullis_test:portcullis_test@127.0.0.1:5432/$DB?sslmode=
 MY_URL="mysql://portcullis_test:portcullis_test@127.0.0.1:3306/$DB"
 SERVER_PID=""
 KS_STARTED=""
+OIDC_STARTED=""
 WORK="$(mktemp -d)"
 cleanup() {
     [ -n "$KS_STARTED" ] && bash scripts/keystone.sh stop "$WORK/keystone" >/dev/null 2>&1 || true
+    [ -n "$OIDC_STARTED" ] && bash scripts/oidc.sh stop "$WORK/oidc" >/dev/null 2>&1 || true
     [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
     for d in "$DB" "${DB}_bpg"; do
         PGPASSWORD=portcullis_test psql -q -X -h 127.0.0.1 -U portcullis_test -d postgres -c "DROP DATABASE IF EXISTS $d" >/dev/null 2>&1 || true
@@ -42,9 +44,9 @@ mariadb -h 127.0.0.1 -u portcullis_test -pportcullis_test -e "CREATE DATABASE $D
 echo "== build"
 cargo build --locked --all-targets
 
-# Three integration binaries, each selected by target: tests/it (the HTTP suites, on every
-# backend), tests/tpm (their own swtpm instances and SQLite databases: run once) and
-# tests/keystone (a real Keystone, below).
+# Four integration binaries, each selected by target: tests/it (the HTTP suites, on every
+# backend), tests/tpm (their own swtpm instances and SQLite databases: run once),
+# tests/keystone (a real Keystone, below) and tests/oidc (a real OIDC provider, below).
 echo "== unit tests, HTTP tests (SQLite) and TPM tests (swtpm)"
 cargo test --locked --lib --bins --test it --test tpm
 echo "== HTTP tests: PostgreSQL ($DB)"
@@ -72,6 +74,15 @@ KS_STARTED=1
 bash scripts/keystone.sh setup "$KS_WORK" "$KS_PORT" "http://127.0.0.1:9311" >/dev/null
 PORTCULLIS_REQUIRE_KEYSTONE=1 PORTCULLIS_TEST_KEYSTONE_ENV="$KS_WORK/users.env" \
     cargo test --locked --test keystone
+
+echo "== OIDC workload tokens against a real provider (oidc-provider from npm)"
+OIDC_PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+bash scripts/oidc.sh start "$WORK/oidc" "$OIDC_PORT"
+OIDC_STARTED=1
+PORTCULLIS_REQUIRE_OIDC=1 PORTCULLIS_TEST_OIDC_ENV="$WORK/oidc/oidc.env" \
+    cargo test --locked --test oidc
+bash scripts/oidc.sh stop "$WORK/oidc"
+OIDC_STARTED=""
 
 echo "== openstack CLI over https (rustls, a test CA) against Portcullis behind Keystone"
 bash tests/clients/openstack_https.sh "$KS_WORK" "$REPO/target/debug/portcullis"

@@ -111,6 +111,7 @@ pub fn member_gaps(policy: &Policy) -> Vec<String> {
 /// the settings, the [ssl] certificate and key, the policy file. Returns the loaded policy.
 pub fn validate(cfg: &Config) -> Result<Policy, String> {
     cfg.secretstore.validate()?;
+    cfg.oidc.validate()?;
     crate::tls::load(&cfg.ssl)?;
     if cfg.auth.strategy == AuthStrategy::Keystone {
         if cfg.keystone_authtoken.auth_type != "password" {
@@ -155,6 +156,14 @@ pub fn run(path: &Path, env: impl Iterator<Item = (String, String)>) -> u8 {
         }
     };
     println!("PASS  config       the configuration is valid");
+    for i in &cfg.oidc.issuers {
+        let project = match (&i.project, &i.project_claim) {
+            (Some(p), _) => format!("project {p}"),
+            (None, Some(c)) => format!("project from claim {c}"),
+            _ => String::new(),
+        };
+        println!("INFO  oidc         trusted issuer {} (audiences {}; {project}; roles [{}])", i.issuer, i.audiences.join(", "), i.roles.join(", "));
+    }
     let items = posture(&cfg, &policy);
     for i in &items {
         println!("{}  {:<12} {}", if i.pass { "PASS" } else { "FAIL" }, i.name, i.detail);

@@ -32,6 +32,9 @@ pub struct Config {
     pub metrics: MetricsSection,
     #[serde(default)]
     pub audit: AuditSection,
+    /// Trusted OIDC issuers for workload JWTs: see `crate::auth::oidc::config`.
+    #[serde(default)]
+    pub oidc: crate::auth::oidc::config::OidcSection,
 }
 
 /// Prometheus `/metrics` on the main port (off by default).
@@ -506,6 +509,37 @@ mod tests {
         let c = Config::load(None, env.into_iter()).unwrap();
         assert!(c.secretstore.enable_multiple_secret_stores);
         assert_eq!(c.secretstore.stores, SecretStoreSection::default().stores);
+    }
+
+    /// `[oidc]` from the file; the environment can set the section's scalars, and replace the
+    /// whole issuer list with one TOML inline array (no per-issuer override).
+    #[test]
+    fn oidc_issuers_from_file_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[oidc]\ncache_size = 5\n[[oidc.issuers]]\nissuer = \"https://a.example\"\naudiences = [\"kms\"]\nproject = \"p\"\nroles = [\"member\"]\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&p), std::iter::empty()).unwrap();
+        assert_eq!((c.oidc.cache_size, c.oidc.issuers.len()), (5, 1));
+        assert_eq!(c.oidc.issuers[0].roles, vec!["member"]);
+        c.oidc.validate().unwrap();
+        let env = vec![
+            ("PORTCULLIS_OIDC__HTTP_TIMEOUT_SECONDS".to_string(), "2".to_string()),
+            (
+                "PORTCULLIS_OIDC__ISSUERS".to_string(),
+                r#"[{issuer = "https://b.example", audiences = ["x"], project_claim = "proj"}, {issuer = "https://c.example", audiences = ["y"], project = "q"}]"#.to_string(),
+            ),
+        ];
+        let c = Config::load(Some(&p), env.into_iter()).unwrap();
+        assert_eq!(c.oidc.http_timeout_seconds, 2);
+        assert_eq!(c.oidc.cache_size, 5, "the file's other options stay");
+        let names: Vec<&str> = c.oidc.issuers.iter().map(|i| i.issuer.as_str()).collect();
+        assert_eq!(names, vec!["https://b.example", "https://c.example"]);
+        assert_eq!(c.oidc.issuers[0].project_claim.as_deref(), Some("proj"));
+        c.oidc.validate().unwrap();
     }
 
     #[test]

@@ -116,6 +116,10 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
             Authenticator::Keystone(std::sync::Arc::new(ks))
         }
     };
+    let oidc = crate::auth::oidc::OidcAuth::new(&cfg.oidc)?.map(std::sync::Arc::new);
+    if let Some(o) = &oidc {
+        tracing::info!(issuers = ?o.issuers(), "accepting workload JWTs (Authorization: Bearer) of the [oidc] issuers");
+    }
     let provider = provider(&cfg, dev)?;
     let store = open_store(&cfg)?;
     let keys = KeyManager::new(provider, cfg.kek.cache_size)
@@ -132,7 +136,9 @@ pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
     if let Some(r) = crate::service::stores::sync_from_config(&core, &cfg.secretstore)? {
         tracing::info!(added = ?r.added, updated = ?r.updated, removed = ?r.removed, "secret stores synchronised with [secretstore]");
     }
-    let state = web::Data::new(AppState::new(cfg, core, policy, auth));
+    let mut state = AppState::new(cfg, core, policy, auth);
+    state.oidc = oidc;
+    let state = web::Data::new(state);
     // Passphrases an earlier version kept in order meta are sealed (running orders) or dropped.
     if let Err(e) = crate::service::orders::seal_legacy_passphrases(&state.core) {
         tracing::error!(error = %e, "cannot look for order passphrases kept in meta by an earlier version");

@@ -11,6 +11,7 @@ use super::http::{best_match, ApiVersion};
 use super::AppState;
 use crate::auth::keystone::KsFailure;
 use crate::auth::{noauth, AuthFailure};
+use crate::auth::oidc::OidcFailure;
 use crate::auth::Authenticator;
 
 /// Outermost: a fresh `req-<uuid4>` on every response, a span for the logs, an access log line,
@@ -95,8 +96,14 @@ pub async fn authenticate(
         let payload = super::http::deadline_payload(req.take_payload(), within);
         req.set_payload(payload);
     }
-    let ctx = match &st.auth {
-        Authenticator::Keystone(ks) => {
+    let bearer = st.oidc.as_ref().and_then(|_| bearer_token(req.headers()));
+    let ctx = match (&st.oidc, bearer, &st.auth) {
+        // A workload's JWT: the [oidc] door, beside Keystone or noauth.
+        (Some(oidc), Some(token), _) => match oidc.context(&token).await {
+            Ok(ctx) => Ok(ctx),
+            Err(f) => return Ok(req.into_response(oidc_refusal(&f))),
+        },
+        (_, _, Authenticator::Keystone(ks)) => {
             let h = req.headers();
             let user = h.get("x-auth-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty());
             let service = h.get("x-service-token").and_then(|v| v.to_str().ok()).map(str::trim).filter(|s| !s.is_empty());
@@ -126,7 +133,7 @@ pub async fn authenticate(
                 }
             }
         }
-        Authenticator::Noauth { admin_role } => noauth::context(req.headers(), admin_role),
+        (_, _, Authenticator::Noauth { admin_role }) => noauth::context(req.headers(), admin_role),
     };
     match ctx {
         Ok(mut ctx) => {
@@ -146,6 +153,37 @@ pub async fn authenticate(
             let detail = format!("Invalid {name} header: at most {max} characters, without NUL");
             let resp = webob_error(StatusCode::BAD_REQUEST, &detail, accept.as_deref());
             Ok(req.into_response(resp))
+        }
+    }
+}
+
+/// `Authorization: Bearer <token>` on a request without `X-Auth-Token` (a Keystone token wins).
+fn bearer_token(h: &header::HeaderMap) -> Option<String> {
+    if h.get("x-auth-token").is_some_and(|v| !v.as_bytes().trim_ascii().is_empty()) {
+        return None;
+    }
+    let v = h.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+}
+
+/// 401 (RFC 6750's `invalid_token`) or 503 for a bearer token; the reason goes to the log
+/// only, and neither holds the token.
+fn oidc_refusal(f: &OidcFailure) -> HttpResponse {
+    match f {
+        OidcFailure::Invalid(why) => {
+            tracing::info!(reason = why, "bearer token refused");
+            HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, r#"Bearer error="invalid_token""#))
+                .content_type("application/json; charset=UTF-8")
+                .body(r#"{"error": {"code": 401, "title": "Unauthorized", "message": "The request you have made requires authentication."}}"#)
+        }
+        OidcFailure::Unavailable(why) => {
+            tracing::error!(error = %why, "bearer token: the issuer's keys cannot be fetched");
+            HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, "5"))
+                .json(serde_json::json!({"error": {"code": 503, "title": "Service Unavailable",
+                    "message": "The token's issuer cannot be reached to verify it; try again later."}}))
         }
     }
 }

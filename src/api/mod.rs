@@ -37,6 +37,8 @@ pub struct AppState {
     /// `host_href` without its trailing slash; None = derive from the request.
     pub host_href: Option<String>,
     pub auth: Authenticator,
+    /// `[oidc]` issuers configured: bearer JWTs of workloads, beside `auth`.
+    pub oidc: Option<Arc<crate::auth::oidc::OidcAuth>>,
     /// The policy decision handed to the service with every [`Caller`].
     pub decide: Decide,
     /// `[metrics] enabled`: the process's metric handles.
@@ -60,6 +62,7 @@ impl AppState {
             audit,
             decide,
             auth,
+            oidc: None,
             host_href: if h.is_empty() { None } else { Some(h) },
             cfg,
             core: Arc::new(core),

@@ -1,7 +1,9 @@
-//! Request -> RequestContext. One module per method: `noauth` (development) and `keystone`.
+//! Request -> RequestContext. One module per method: `noauth` (development) and `keystone`,
+//! and `oidc` (workload JWTs from trusted issuers), an extra door beside either of them.
 
 pub mod keystone;
 pub mod noauth;
+pub mod oidc;
 
 /// How requests are authenticated: one state, no impossible combination.
 pub enum Authenticator {
@@ -26,15 +28,20 @@ pub struct RequestContext {
     /// The TLS client certificate the connection presented and rustls verified against
     /// `[ssl] ca_file` (mutual TLS), for policy decisions on workload identities.
     pub client_cert: Option<std::sync::Arc<ClientIdentity>>,
-    /// The OIDC/JWT workload the request's bearer token proved (None for Keystone and noauth).
+    /// The workload a verified OIDC/JWT bearer token names (`[oidc]`); None for Keystone and
+    /// noauth requests.
     pub workload: Option<std::sync::Arc<WorkloadIdentity>>,
 }
 
-/// A workload identity from a validated OIDC/JWT token, as key policies grant to it.
+/// A workload authenticated by a JWT of a trusted OIDC issuer (e.g. a Kubernetes service
+/// account). What key policies grant to: the issuer and subject, and the groups claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkloadIdentity {
+    /// The token's `iss`, exactly as configured.
     pub issuer: String,
+    /// The issuer's `subject_claim` (default `sub`).
     pub subject: String,
+    /// The issuer's `groups_claim`, empty when none is configured or the token has none.
     pub groups: Vec<String>,
 }
 

@@ -120,3 +120,25 @@ fn an_invalid_config_exits_2() {
         assert!(out.contains("FAIL  config") && out.contains(want), "{want}: {out}");
     }
 }
+
+/// `[oidc]`: the trusted issuers are listed; an issuer allowing HMAC, or plain http off
+/// loopback, makes the configuration invalid (exit 2).
+#[test]
+fn oidc_issuers_are_listed_and_unsafe_ones_refused() {
+    if !sqlite_only() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let base = good(dir.path(), &pki);
+    let issuer = "[[oidc.issuers]]\nissuer = \"https://k8s.example/issuer\"\naudiences = [\"portcullis\"]\nproject = \"proj-k8s\"\nroles = [\"member\"]\n";
+    let (rc, out) = check(dir.path(), &format!("{base}{issuer}"));
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.lines().any(|l| l.starts_with("INFO") && l.contains("https://k8s.example/issuer") && l.contains("proj-k8s")), "{out}");
+    let (rc, out) = check(dir.path(), &format!("{base}{issuer}algorithms = [\"RS256\", \"HS256\"]\n"));
+    assert_eq!(rc, 2, "{out}");
+    assert!(out.contains("HS256 is never accepted"), "{out}");
+    let (rc, out) = check(dir.path(), &format!("{base}{}", issuer.replace("https://k8s.example", "http://k8s.example")));
+    assert_eq!(rc, 2, "{out}");
+    assert!(out.contains("loopback"), "{out}");
+}
