@@ -1,7 +1,7 @@
 //! Key generation for orders (§5.8, §6.1): symmetric keys from the OS RNG, and RSA key pairs
-//! (the `rsa` crate: generation and serialisation only; no private-key operation runs on the
-//! server, see RUSTSEC-2023-0071) as PEM PKCS#8 (PBES2-encrypted under a passphrase when one is
-//! given) and PEM SubjectPublicKeyInfo.
+//! (the `rsa` crate: generation and serialisation only; orders run no private-key operation, see
+//! RUSTSEC-2023-0071 - managed keys do, blinded, in crypto/managed/rsa_ops.rs) as PEM PKCS#8
+//! (PBES2-encrypted under a passphrase when one is given) and PEM SubjectPublicKeyInfo.
 
 use pkcs8::der::Decode;
 use pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding, PrivateKeyInfo};

@@ -55,14 +55,16 @@ mod tests {
         let v1 = generate().unwrap();
         // RFC 8410 v1: version 0, the Ed25519 OID, the 32-byte seed in a nested OCTET STRING.
         assert_eq!(v1.len(), 48);
-        assert_eq!(&v1[..16], &[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+        let prefix = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+        assert_eq!(&v1[..16], &prefix);
         let key = signing_key(&v1).unwrap();
         let v2 = key.to_pkcs8_der().unwrap();
         assert!(validate(v2.as_bytes()));
         assert_eq!(public_der(v2.as_bytes()), public_der(&v1));
         // A v2 document whose public key is not the private key's is refused.
         let other = SigningKey::generate(&mut OsRng);
-        let bad = KeypairBytes { secret_key: key.to_bytes(), public_key: Some(ed25519_dalek::pkcs8::PublicKeyBytes(other.verifying_key().to_bytes())) };
+        let other_pub = ed25519_dalek::pkcs8::PublicKeyBytes(other.verifying_key().to_bytes());
+        let bad = KeypairBytes { secret_key: key.to_bytes(), public_key: Some(other_pub) };
         assert!(!validate(bad.to_pkcs8_der().unwrap().as_bytes()));
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use super::{ec, edwards, mac, rsa_ops, symmetric, Hash, KeyType, Op, OpError, SignParams};
+use super::{ec, edwards, mac, rsa_ops, symmetric, Hash, KeyType, Op, OpError, RsaScheme, SignParams};
 
 /// Key material of one version: symmetric/HMAC raw bytes (AES/ChaCha 32, HMAC-SHA256 32,
 /// HMAC-SHA512 64), asymmetric as PKCS#8 DER. Zeroized on drop; Debug prints "Material(..)".
@@ -197,11 +197,14 @@ fn digest_of(h: Hash, input: &[u8], prehashed: bool) -> Result<Vec<u8>, OpError>
 /// prehashed: input is the digest (length must match the hash, else Invalid).
 pub fn sign(kt: KeyType, m: &Material, input: &[u8], p: &SignParams) -> Result<Vec<u8>, OpError> {
     let h = sign_hash(kt, p, Op::Sign)?;
+    if kt == KeyType::Ed25519 {
+        return edwards::sign(m.as_bytes(), input).ok_or_else(|| bad_material(kt));
+    }
+    let digest = digest_of(h, input, p.prehashed)?;
     match kt {
-        KeyType::Ed25519 => edwards::sign(m.as_bytes(), input).ok_or_else(|| bad_material(kt)),
-        KeyType::EcdsaP256 => ec::p256_ops::sign(m.as_bytes(), &digest_of(h, input, p.prehashed)?).ok_or_else(|| bad_material(kt)),
-        KeyType::EcdsaP384 => ec::p384_ops::sign(m.as_bytes(), &digest_of(h, input, p.prehashed)?).ok_or_else(|| bad_material(kt)),
-        _ => rsa_ops::sign(kt, m, h, p.scheme.unwrap_or(super::RsaScheme::Pss), &digest_of(h, input, p.prehashed)?),
+        KeyType::EcdsaP256 => ec::p256_ops::sign(m.as_bytes(), &digest).ok_or_else(|| bad_material(kt)),
+        KeyType::EcdsaP384 => ec::p384_ops::sign(m.as_bytes(), &digest).ok_or_else(|| bad_material(kt)),
+        _ => rsa_ops::sign(kt, m, h, p.scheme.unwrap_or(RsaScheme::Pss), &digest),
     }
 }
 
@@ -224,7 +227,7 @@ pub fn verify(kt: KeyType, spki_der: &[u8], input: &[u8], signature: &[u8], p: &
         }
         _ => {
             let pk = rsa_ops::public_key(kt, spki_der)?;
-            let scheme = p.scheme.unwrap_or(super::RsaScheme::Pss);
+            let scheme = p.scheme.unwrap_or(RsaScheme::Pss);
             Ok(rsa_ops::verify(&pk, h, scheme, &digest_of(h, input, p.prehashed)?, signature))
         }
     }

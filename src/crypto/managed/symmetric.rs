@@ -27,7 +27,13 @@ pub(super) fn seal(kt: KeyType, key: &[u8], plaintext: &[u8], aad: Option<&[u8]>
 }
 
 /// `seal` with a given nonce (the known-answer tests pin the layout with it).
-fn seal_with_nonce(kt: KeyType, key: &[u8], nonce: &[u8; NONCE_LEN], plaintext: &[u8], aad: Option<&[u8]>) -> Result<Vec<u8>, OpError> {
+fn seal_with_nonce(
+    kt: KeyType,
+    key: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &[u8],
+    aad: Option<&[u8]>,
+) -> Result<Vec<u8>, OpError> {
     match kt {
         KeyType::Aes256Gcm => seal_in::<Aes256Gcm>(key, nonce, plaintext, aad),
         KeyType::Chacha20Poly1305 => seal_in::<ChaCha20Poly1305>(key, nonce, plaintext, aad),
@@ -109,7 +115,8 @@ mod tests {
         let key = hex("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f");
         let nonce: [u8; 12] = hex("070000004041424344454647").try_into().unwrap();
         let aad = hex("50515253c0c1c2c3c4c5c6c7");
-        let pt = b"Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.";
+        let pt = b"Ladies and Gentlemen of the class of '99: \
+            If I could offer you only one tip for the future, sunscreen would be it.";
         let sealed = seal_with_nonce(KeyType::Chacha20Poly1305, &key, &nonce, pt, Some(&aad)).unwrap();
         assert_eq!(&sealed[..12], &nonce);
         assert_eq!(&sealed[12..28], &hex("d31a8d34648e60db7b86afbc53ef7ec2")[..]);

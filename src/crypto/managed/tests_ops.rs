@@ -101,7 +101,12 @@ fn encrypt_decrypt_round_trips_and_refusals() {
             assert!(matches!(encrypt(kt, m, b"x", Some(b"")), Err(OpError::Invalid(_))));
             assert!(matches!(decrypt(kt, m, &ct, Some(b"a")), Err(OpError::Invalid(_))));
             assert!(matches!(encrypt(kt, m, &vec![1; 1000], None), Err(OpError::Invalid(_))));
-            assert_eq!(ct.len() * 8, [2048, 3072, 4096][[KeyType::Rsa2048, KeyType::Rsa3072, KeyType::Rsa4096].iter().position(|k| *k == kt).unwrap()]);
+            let bits = match kt {
+                KeyType::Rsa2048 => 2048,
+                KeyType::Rsa3072 => 3072,
+                _ => 4096,
+            };
+            assert_eq!(ct.len() * 8, bits, "{kt:?}: one modulus-sized block");
         } else {
             assert_eq!(ct.len(), 12 + 14 + 16, "{kt:?}: nonce || ciphertext || tag");
             assert_eq!(decrypt(kt, m, &ct, Some(b"Context")).unwrap_err(), OpError::Decrypt);
@@ -203,7 +208,12 @@ fn refused_signature_parameters() {
     assert!(matches!(sign(KeyType::EcdsaP256, key(KeyType::EcdsaP256, 0), b"m", &p), Err(OpError::Unsupported(_))));
     // A public key of another type or size is refused, not "bad signature".
     let sig = sign(KeyType::EcdsaP256, key(KeyType::EcdsaP256, 0), b"m", &DEFAULT).unwrap();
-    for (kt, pk) in [(KeyType::EcdsaP256, spki(KeyType::EcdsaP384, 0)), (KeyType::Rsa4096, spki(KeyType::Rsa3072, 0)), (KeyType::Ed25519, b"junk".to_vec())] {
+    let wrong = [
+        (KeyType::EcdsaP256, spki(KeyType::EcdsaP384, 0)),
+        (KeyType::Rsa4096, spki(KeyType::Rsa3072, 0)),
+        (KeyType::Ed25519, b"junk".to_vec()),
+    ];
+    for (kt, pk) in wrong {
         assert!(matches!(verify(kt, &pk, b"m", &sig, &DEFAULT), Err(OpError::Invalid(_))), "{kt:?}");
     }
 }
