@@ -306,3 +306,76 @@ fn tpm_root_keys_concurrent_operations() {
     }
     assert_eq!(loaded(&tpm.tcti), Vec::<u32>::new(), "nothing stays loaded");
 }
+
+/// A loopback TCP relay in front of a swtpm (command and control ports) that records every
+/// byte sent each way.
+struct Tap {
+    tcti: String,
+    to_tpm: Arc<std::sync::Mutex<Vec<u8>>>,
+    from_tpm: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+fn relay(listener: std::net::TcpListener, target: u16, to_tpm: Arc<std::sync::Mutex<Vec<u8>>>, from_tpm: Arc<std::sync::Mutex<Vec<u8>>>) {
+    use std::io::{Read, Write};
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let server = std::net::TcpStream::connect(("127.0.0.1", target)).unwrap();
+            for (mut from, mut to, log) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap(), to_tpm.clone()),
+                (server, client, from_tpm.clone()),
+            ] {
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        log.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+}
+
+impl Tap {
+    fn new(tpm: &Swtpm) -> Tap {
+        let (a, b) = loop {
+            let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let p = a.local_addr().unwrap().port();
+            if let Ok(b) = std::net::TcpListener::bind(("127.0.0.1", p.wrapping_add(1))) {
+                break (a, b);
+            }
+        };
+        let tcti = format!("swtpm:host=127.0.0.1,port={}", a.local_addr().unwrap().port());
+        let (to_tpm, from_tpm) = (Arc::default(), Arc::default());
+        relay(a, tpm.port, Arc::clone(&to_tpm), Arc::clone(&from_tpm));
+        relay(b, tpm.ctrl, Arc::clone(&to_tpm), Arc::clone(&from_tpm));
+        Tap { tcti, to_tpm, from_tpm }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn tpm_root_keys_hmac_input_and_tag_cross_encrypted() {
+    let tpm = Swtpm::start();
+    let tap = Tap::new(&tpm);
+    let dir = tempfile::tempdir().unwrap();
+    let site = Site::new(dir.path(), &tap.tcti, &[], None);
+    let rk = roots(&site);
+    let key = rk.create(KeyType::HmacSha256).unwrap();
+    let msg = b"a confidential message that must not cross the TCTI in the clear";
+    let tag = rk.hmac(KeyType::HmacSha256, &key.blob, msg).unwrap();
+    let (to_tpm, from_tpm) = (tap.to_tpm.lock().unwrap().clone(), tap.from_tpm.lock().unwrap().clone());
+    // The tap sees the traffic: the key's public area goes to the TPM in the clear (TPM2_Load).
+    let public_len = u16::from_be_bytes([key.blob[4], key.blob[5]]) as usize;
+    assert!(contains(&to_tpm, &key.blob[6..6 + public_len]), "the tap records what goes to the TPM");
+    assert!(!contains(&to_tpm, msg), "the HMAC input crossed in the clear");
+    assert!(!contains(&from_tpm, &tag), "the HMAC tag crossed in the clear");
+    assert!(!contains(&from_tpm, msg) && !contains(&to_tpm, &tag));
+}

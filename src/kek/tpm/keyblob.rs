@@ -181,7 +181,7 @@ pub(super) fn decode(kt: KeyType, blob: &[u8]) -> Result<(Public, Private), KekE
         (Public::Ecc { parameters, .. }, Shape::Ecc(curve)) => parameters.ecc_curve() == curve,
         _ => false,
     };
-    if !ok || !a.sign_encrypt() || a.decrypt() || a.restricted() || !a.fixed_tpm() {
+    if !ok || !a.sign_encrypt() || a.decrypt() || a.restricted() || !a.fixed_tpm() || !a.sensitive_data_origin() {
         return Err(bad("it was made for another key type"));
     }
     Ok((public, private))

@@ -18,7 +18,9 @@
 //! The TPM connection lives only for the duration of one operation; every transient handle
 //! (primary, loaded objects, sessions) is flushed on every path: explicitly on success, and by
 //! the tss-esapi `Context`'s drop (it flushes what it created) on errors. Without a resource
-//! manager, Portcullis flushes its own leftovers only (see `conn`).
+//! manager, Portcullis flushes its own leftovers only (see `conn`). Connections to one TPM take
+//! turns (`conn::Exclusive`): keys of sensitivity `high` (`root_keys`) run in the TPM while the
+//! server serves, and a TPM without a resource manager cannot hold two connections' objects.
 //!
 //! Files per version N: `master-vN.priv`, `master-vN.meta` (JSON: PCR selection), and
 //! `master-vN.pub`, written last and atomically: a version exists when its `.pub` exists.
