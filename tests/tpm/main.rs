@@ -8,3 +8,4 @@ mod tpm_provider;
 mod tpm_replica;
 mod tpm_rotation;
 mod tpm_enroll_attacks;
+mod tpm_root_keys;

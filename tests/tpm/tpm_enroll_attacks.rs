@@ -66,7 +66,7 @@ fn snapshot(site: &Site) -> (BTreeMap<String, Vec<u8>>, Vec<String>) {
     for e in std::fs::read_dir(site.sealed_dir()).unwrap() {
         let e = e.unwrap();
         let name = e.file_name().into_string().unwrap();
-        if name != ".admin.lock" && name != ".tpm-handles" {
+        if name != ".admin.lock" && name != ".tpm-handles" && name != ".tpm.lock" {
             files.insert(name, std::fs::read(e.path()).unwrap());
         }
     }

@@ -20,12 +20,19 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Two consecutive free ports: the swtpm TCTI talks to the control channel on port + 1.
+/// Two consecutive free ports: the swtpm TCTI talks to the control channel on port + 1. They
+/// lie below the kernel's ephemeral range, so while a swtpm restarts (crash_and_restart) no
+/// outgoing connection of a parallel test can take its port as a local port.
 fn free_port_pair() -> (u16, u16) {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let (lo, hi) = (10_000u16, ephemeral_start.saturating_sub(2).max(10_100));
     loop {
-        let a = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let p = a.local_addr().unwrap().port();
-        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+        let p = rand::Rng::gen_range(&mut rand::thread_rng(), lo..hi);
+        let a = std::net::TcpListener::bind(("127.0.0.1", p));
+        if a.is_ok() && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
             return (p, p + 1);
         }
     }

@@ -8,10 +8,11 @@
 //! when the connection closes. At connect, the entries of Portcullis processes that no longer
 //! run are flushed, an object only if the handle still holds an object of the same name.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
+use parking_lot::{Mutex, MutexGuard};
 use tss_esapi::attributes::{ObjectAttributesBuilder, SessionAttributesBuilder};
 use tss_esapi::constants::response_code::Tss2ResponseCodeKind;
 use tss_esapi::constants::{CapabilityType, SessionType};
@@ -119,6 +120,41 @@ fn pid_alive(pid: u32) -> bool {
     !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// The right to talk to a TPM alone, held for the life of one connection. A TPM without a
+/// resource manager would otherwise see two connections' objects at once (and run out of object
+/// slots, or flush each other's objects): connections to one TCTI take turns within the process
+/// (a lock per TCTI) and, without a resource manager, across processes too (an exclusive lock
+/// on `.tpm.lock` in the sealed directory). Always taken in this order, never nested.
+pub(super) struct Exclusive {
+    _process: MutexGuard<'static, ()>,
+    _file: Option<std::fs::File>,
+}
+
+impl Exclusive {
+    pub(super) fn acquire(tcti: &str, dir: Option<&Path>) -> std::io::Result<Exclusive> {
+        static LOCKS: Mutex<BTreeMap<String, &'static Mutex<()>>> = Mutex::new(BTreeMap::new());
+        // One small lock per TCTI this process ever opens (a handful), kept for its lifetime.
+        let lock: &'static Mutex<()> = *LOCKS.lock().entry(tcti.to_string()).or_insert_with(|| Box::leak(Box::default()));
+        let process = lock.lock();
+        let file = match dir.filter(|d| d.is_dir()) {
+            Some(d) => {
+                let mut opts = std::fs::OpenOptions::new();
+                opts.read(true).write(true).create(true).truncate(false);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.mode(0o600);
+                }
+                let f = opts.open(d.join(".tpm.lock"))?;
+                f.lock()?;
+                Some(f)
+            }
+            None => None,
+        };
+        Ok(Exclusive { _process: process, _file: file })
+    }
+}
+
 /// One open TPM connection. Dropping it flushes whatever the context still tracks.
 pub(super) struct Tpm {
     pub ctx: Context,
@@ -127,11 +163,13 @@ pub(super) struct Tpm {
     /// TPM handles loaded when we last looked, and ours among them (by ESYS handle).
     known: BTreeSet<u32>,
     ours: HashMap<ObjectHandle, u32>,
+    /// Released last, after the context has flushed what it tracks (fields drop in order).
+    _exclusive: Exclusive,
 }
 
 impl Tpm {
-    pub(super) fn new(ctx: Context, journal: Option<Journal>) -> Tpm {
-        let mut t = Tpm { ctx, journal, known: BTreeSet::new(), ours: HashMap::new() };
+    pub(super) fn new(ctx: Context, journal: Option<Journal>, exclusive: Exclusive) -> Tpm {
+        let mut t = Tpm { ctx, journal, known: BTreeSet::new(), ours: HashMap::new(), _exclusive: exclusive };
         if t.journal.is_some() {
             t.flush_leftovers();
             t.known = t.loaded_handles();

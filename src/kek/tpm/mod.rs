@@ -18,19 +18,24 @@
 //! The TPM connection lives only for the duration of one operation; every transient handle
 //! (primary, loaded objects, sessions) is flushed on every path: explicitly on success, and by
 //! the tss-esapi `Context`'s drop (it flushes what it created) on errors. Without a resource
-//! manager, Portcullis flushes its own leftovers only (see `conn`).
+//! manager, Portcullis flushes its own leftovers only (see `conn`). Connections to one TPM take
+//! turns (`conn::Exclusive`): keys of sensitivity `high` (`root_keys`) run in the TPM while the
+//! server serves, and a TPM without a resource manager cannot hold two connections' objects.
 //!
 //! Files per version N: `master-vN.priv`, `master-vN.meta` (JSON: PCR selection), and
 //! `master-vN.pub`, written last and atomically: a version exists when its `.pub` exists.
 
 mod conn;
 mod enroll;
+mod keyblob;
+pub mod root_keys;
 
 use std::collections::HashMap;
 use std::convert::TryFrom;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use tss_esapi::attributes::ObjectAttributesBuilder;
 use tss_esapi::constants::response_code::Tss2ResponseCodeKind;
@@ -46,7 +51,7 @@ use tss_esapi::traits::{Marshall, UnMarshall};
 use tss_esapi::{Context, TctiNameConf};
 use zeroize::Zeroizing;
 
-use self::conn::{explain, hex, is_kind, Journal, Tpm};
+use self::conn::{explain, hex, is_kind, Exclusive, Journal, Tpm};
 use super::{KekError, MasterKekProvider, MasterKeys};
 use crate::crypto::Key;
 
@@ -54,10 +59,13 @@ use crate::crypto::Key;
 pub const ENROLL_LABEL: &[u8] = b"portcullis master KEK enrollment v2\0";
 const PIN_FILE: &str = "storage-primary.name";
 
+#[derive(Clone)]
 pub struct TpmProvider {
     tcti: String,
     dir: PathBuf,
     pcrs: Vec<u32>,
+    /// Which key types of sensitivity `high` this TPM runs (see `root_keys`).
+    support: root_keys::SupportCache,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -73,7 +81,7 @@ fn perr(msg: impl Into<String>) -> KekError {
 
 impl TpmProvider {
     pub fn new(tcti: impl Into<String>, dir: impl Into<PathBuf>, pcrs: Vec<u32>) -> TpmProvider {
-        TpmProvider { tcti: tcti.into(), dir: dir.into(), pcrs }
+        TpmProvider { tcti: tcti.into(), dir: dir.into(), pcrs, support: Default::default() }
     }
 
     pub fn sealed_dir(&self) -> &Path {
@@ -128,11 +136,14 @@ impl TpmProvider {
                 self.tcti
             ))
         })?;
+        let shared = !self.has_resource_manager();
+        let exclusive = Exclusive::acquire(&self.tcti, shared.then_some(self.dir.as_path()))
+            .map_err(|e| perr(format!("cannot lock {}: {e}", self.dir.join(".tpm.lock").display())))?;
         let ctx = Context::new(conf).map_err(|e| {
             perr(format!("cannot connect to the TPM through TCTI \"{}\": {e} (is a TPM, or the simulator, listening there?)", self.tcti))
         })?;
-        let journal = if self.has_resource_manager() { None } else { Journal::new(&self.dir) };
-        Ok(Tpm::new(ctx, journal))
+        let journal = if shared { Journal::new(&self.dir) } else { None };
+        Ok(Tpm::new(ctx, journal, exclusive))
     }
 
     /// The storage primary key, checked against the name pinned in the sealed directory (and
@@ -422,5 +433,9 @@ impl MasterKekProvider for TpmProvider {
 
     fn lock_path(&self) -> PathBuf {
         self.dir.join(".admin.lock")
+    }
+
+    fn root_keys(&self) -> Option<Arc<dyn super::root_keys::RootKeys>> {
+        Some(Arc::new(root_keys::TpmRootKeys::new(self.clone())))
     }
 }
