@@ -8,4 +8,5 @@ mod tpm_provider;
 mod tpm_replica;
 mod tpm_rotation;
 mod tpm_enroll_attacks;
+mod tpm_high_keys;
 mod tpm_root_keys;

@@ -135,7 +135,15 @@ impl Held {
     pub fn hmac(&self, kt: KeyType, input: &[u8]) -> ServiceResult<Vec<u8>> {
         match self {
             Held::Soft(mat) => Ok(m::hmac(kt, mat, input)?),
-            Held::Root { blob, root } => Ok(root.hmac(kt, blob, input)?),
+            Held::Root { blob, root } => {
+                if input.len() > crate::kek::tpm::root_keys::MAX_HMAC_INPUT {
+                    return Err(ServiceError::KeyOp(OpError::Invalid(format!(
+                        "keys of sensitivity high take at most {} bytes of HMAC input (the TPM's buffer)",
+                        crate::kek::tpm::root_keys::MAX_HMAC_INPUT
+                    ))));
+                }
+                Ok(root.hmac(kt, blob, input)?)
+            }
         }
     }
 
