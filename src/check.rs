@@ -111,6 +111,7 @@ pub fn member_gaps(policy: &Policy) -> Vec<String> {
 /// the settings, the [ssl] certificate and key, the policy file. Returns the loaded policy.
 pub fn validate(cfg: &Config) -> Result<Policy, String> {
     cfg.secretstore.validate()?;
+    cfg.kms_v2.validate()?;
     crate::tls::load(&cfg.ssl)?;
     if cfg.auth.strategy == AuthStrategy::Keystone {
         if cfg.keystone_authtoken.auth_type != "password" {

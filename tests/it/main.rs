@@ -14,6 +14,7 @@ mod db_errors;
 mod first_writes;
 mod group_commit;
 mod hardening;
+mod kms_v2;
 mod list_total;
 mod metadata_api;
 mod observability;
