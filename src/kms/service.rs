@@ -139,7 +139,7 @@ impl KeyManagementService for KmsService {
                 ciphertext.len()
             )));
         }
-        tracing::debug!(uid = %uid, key_id = %key_id, "kms v2: encrypted");
+        tracing::debug!(uid = uid.as_str(), key_id = key_id.as_str(), "kms v2: encrypted");
         // No annotations: the key id names the version, the ciphertext carries the rest.
         Ok(Response::new(EncryptResponse { ciphertext, key_id, annotations: Default::default() }))
     }
@@ -156,7 +156,7 @@ impl KeyManagementService for KmsService {
         }
         let (u, k) = (uid.clone(), key_id.clone());
         let mut plaintext = self.run("decrypt", &uid, move |b| b.decrypt(&u, &k, &ciphertext)).await?;
-        tracing::debug!(uid = %uid, key_id = %key_id, "kms v2: decrypted");
+        tracing::debug!(uid = uid.as_str(), key_id = key_id.as_str(), "kms v2: decrypted");
         // The response owns the buffer from here (prost messages hold plain Vecs).
         Ok(Response::new(DecryptResponse { plaintext: std::mem::take(&mut *plaintext) }))
     }

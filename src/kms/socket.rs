@@ -30,18 +30,37 @@ impl KmsServer {
     /// Binds `path` (mode `mode`) and serves `backend` on it. Fails when the path is taken by
     /// something other than a stale socket, or by a socket another process still listens on.
     pub fn start(path: &Path, mode: u32, backend: Arc<dyn KmsBackend>) -> Result<KmsServer, String> {
+        let err = |e: std::io::Error| format!("[kms_v2] socket {}: {e}", path.display());
         let listener = bind(path, mode)?;
-        let meta = std::fs::symlink_metadata(path).map_err(|e| format!("[kms_v2] socket {}: {e}", path.display()))?;
+        let meta = std::fs::symlink_metadata(path).map_err(err)?;
         let file_id = (meta.dev(), meta.ino());
-        listener.set_nonblocking(true).map_err(|e| format!("[kms_v2] socket {}: {e}", path.display()))?;
+        let mut server = KmsServer { path: path.to_path_buf(), file_id, stop: None, thread: None };
+        // Everything that can fail happens here, so a failure stops `serve` (and the socket file
+        // is removed when `server` is dropped on the way out).
+        listener.set_nonblocking(true).map_err(err)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(64)
+            .build()
+            .map_err(|e| format!("[kms_v2]: cannot start a runtime: {e}"))?;
+        let listener = {
+            let _in_rt = rt.enter();
+            tokio::net::UnixListener::from_std(listener).map_err(err)?
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shown = path.display().to_string();
         let thread = std::thread::Builder::new()
             .name("kms-v2".into())
-            .spawn(move || serve(listener, backend, stop_rx, shown))
+            .spawn(move || {
+                rt.block_on(serve(listener, backend, stop_rx, shown));
+                // A backend call stuck past the drain (a hung database) does not hold the exit.
+                rt.shutdown_timeout(Duration::from_secs(1));
+            })
             .map_err(|e| format!("[kms_v2]: cannot start the server thread: {e}"))?;
+        server.stop = Some(stop_tx);
+        server.thread = Some(thread);
         tracing::info!(socket = %path.display(), mode = format!("{mode:04o}"), "serving the Kubernetes KMS v2 plugin API");
-        Ok(KmsServer { path: path.to_path_buf(), file_id, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(server)
     }
 
     pub fn path(&self) -> &Path {
@@ -54,8 +73,9 @@ impl KmsServer {
     }
 
     fn shutdown(&mut self) {
-        let Some(stop) = self.stop.take() else { return };
-        let _ = stop.send(true);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(true);
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -67,6 +87,7 @@ impl KmsServer {
                 }
             }
         }
+        self.file_id = (u64::MAX, u64::MAX);
     }
 }
 
@@ -100,49 +121,34 @@ fn bind(path: &Path, mode: u32) -> Result<UnixListener, String> {
     Ok(listener)
 }
 
-/// The server thread: a current-thread runtime for the I/O; backend calls go to its blocking pool.
-fn serve(listener: UnixListener, backend: Arc<dyn KmsBackend>, mut stop: tokio::sync::watch::Receiver<bool>, shown: String) {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(64).build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(socket = %shown, error = %e, "kms v2: cannot start a runtime; not serving");
-            return;
-        }
-    };
-    rt.block_on(async move {
-        let listener = match tokio::net::UnixListener::from_std(listener) {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(socket = %shown, error = %e, "kms v2: cannot register the socket; not serving");
-                return;
-            }
-        };
-        let incoming = futures_util::stream::unfold(listener, |l| async move {
-            loop {
-                match l.accept().await {
-                    Ok((s, _)) => return Some((Ok::<_, std::io::Error>(s), l)),
-                    // Out of descriptors and the like: back off instead of spinning.
-                    Err(e) => {
-                        tracing::warn!(error = %e, "kms v2: cannot accept a connection");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
+/// The server thread's task on its current-thread runtime (I/O here; backend calls go to the
+/// runtime's blocking pool).
+async fn serve(listener: tokio::net::UnixListener, backend: Arc<dyn KmsBackend>, mut stop: tokio::sync::watch::Receiver<bool>, shown: String) {
+    let incoming = futures_util::stream::unfold(listener, |l| async move {
+        loop {
+            match l.accept().await {
+                Ok((s, _)) => return Some((Ok::<_, std::io::Error>(s), l)),
+                // Out of descriptors and the like: back off instead of spinning.
+                Err(e) => {
+                    tracing::warn!(error = %e, "kms v2: cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
-        });
-        let svc = KeyManagementServiceServer::new(KmsService::new(backend)).max_decoding_message_size(MAX_MESSAGE);
-        let mut stop2 = stop.clone();
-        let server = tonic::transport::Server::builder().serve_with_incoming_shutdown(svc, incoming, async move {
-            let _ = stop2.wait_for(|s| *s).await;
-        });
-        let drain_deadline = async move {
-            let _ = stop.wait_for(|s| *s).await;
-            tokio::time::sleep(DRAIN).await;
-        };
-        tokio::select! {
-            r = server => if let Err(e) = r {
-                tracing::error!(socket = %shown, error = %e, "kms v2: the server stopped");
-            },
-            _ = drain_deadline => tracing::warn!(socket = %shown, "kms v2: calls still running at shutdown were cut off"),
         }
     });
+    let svc = KeyManagementServiceServer::new(KmsService::new(backend)).max_decoding_message_size(MAX_MESSAGE);
+    let mut stop2 = stop.clone();
+    let server = tonic::transport::Server::builder().serve_with_incoming_shutdown(svc, incoming, async move {
+        let _ = stop2.wait_for(|s| *s).await;
+    });
+    let drain_deadline = async move {
+        let _ = stop.wait_for(|s| *s).await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    tokio::select! {
+        r = server => if let Err(e) = r {
+            tracing::error!(socket = %shown, error = %e, "kms v2: the server stopped");
+        },
+        _ = drain_deadline => tracing::warn!(socket = %shown, "kms v2: calls still running at shutdown were cut off"),
+    }
 }

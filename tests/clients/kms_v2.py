@@ -183,7 +183,11 @@ def main():
         try:
             if args.mode == "check":
                 other = Client(grpc, pb, pb_grpc, args.other) if args.other else None
-                check(c, other, report)
+                try:
+                    check(c, other, report)
+                finally:
+                    if other is not None:
+                        other.channel.close()
             elif args.mode == "status":
                 s = healthy_status(c)
                 print(json.dumps({"version": s.version, "healthz": s.healthz, "key_id": s.key_id}))
