@@ -112,6 +112,7 @@ pub fn member_gaps(policy: &Policy) -> Vec<String> {
 pub fn validate(cfg: &Config) -> Result<Policy, String> {
     cfg.secretstore.validate()?;
     cfg.oidc.validate()?;
+    cfg.kms_v2.validate()?;
     crate::tls::load(&cfg.ssl)?;
     if cfg.auth.strategy == AuthStrategy::Keystone {
         if cfg.keystone_authtoken.auth_type != "password" {

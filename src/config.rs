@@ -35,6 +35,86 @@ pub struct Config {
     /// Trusted OIDC issuers for workload JWTs: see `crate::auth::oidc::config`.
     #[serde(default)]
     pub oidc: crate::auth::oidc::config::OidcSection,
+    /// The Kubernetes KMS v2 plugin endpoint: see `crate::kms`.
+    #[serde(default)]
+    pub kms_v2: KmsV2Section,
+}
+
+/// `[kms_v2]`: kube-apiserver's KMS v2 plugin API on a unix socket, backed by one managed key
+/// (off by default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KmsV2Section {
+    /// The unix socket to listen on (kube-apiserver's `endpoint: unix:///PATH`); empty = off.
+    pub socket: PathBuf,
+    /// The managed key's id; required when `socket` is set.
+    pub key: String,
+    /// The socket file's mode, octal: a string (`"0600"`) or a TOML octal integer (`0o600`).
+    /// Whoever can connect can decrypt kube-apiserver's data keys, so "others" get nothing.
+    #[serde(deserialize_with = "octal_mode")]
+    pub socket_mode: u32,
+}
+
+impl Default for KmsV2Section {
+    fn default() -> Self {
+        KmsV2Section { socket: PathBuf::new(), key: String::new(), socket_mode: 0o600 }
+    }
+}
+
+impl KmsV2Section {
+    pub fn enabled(&self) -> bool {
+        !self.socket.as_os_str().is_empty()
+    }
+
+    /// A key named when the socket is set, an absolute socket path, no access for others.
+    pub fn validate(&self) -> Result<(), String> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        if self.key.trim().is_empty() {
+            return Err("[kms_v2] socket is set but key is empty: name the managed key that backs the plugin".into());
+        }
+        if !self.socket.is_absolute() {
+            return Err(format!("[kms_v2] socket = \"{}\" must be an absolute path", self.socket.display()));
+        }
+        if self.socket_mode & 0o007 != 0 {
+            return Err(format!(
+                "[kms_v2] socket_mode = \"{:04o}\" gives other users access to the socket (whoever connects can \
+                 decrypt kube-apiserver's data keys); use 0600 or 0660",
+                self.socket_mode
+            ));
+        }
+        if self.socket_mode & 0o600 != 0o600 {
+            return Err(format!("[kms_v2] socket_mode = \"{:04o}\" must give the owner read and write", self.socket_mode));
+        }
+        Ok(())
+    }
+}
+
+/// A file mode: `"0600"`/`"600"`/`"0o600"`, or an integer (TOML `0o600`) no larger than 0o777
+/// (so a decimal `600` is refused instead of read as 0o1130).
+fn octal_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Mode {
+        Int(i64),
+        Text(String),
+    }
+    let bad = |what: &str| serde::de::Error::custom(format!("socket_mode {what}: expected an octal mode such as \"0600\" or 0o600"));
+    let m = match Mode::deserialize(d)? {
+        Mode::Int(i) => u32::try_from(i).map_err(|_| bad(&i.to_string()))?,
+        Mode::Text(t) => {
+            let digits = t.trim().trim_start_matches("0o");
+            if digits.is_empty() || !digits.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
+                return Err(bad(&format!("\"{t}\"")));
+            }
+            u32::from_str_radix(digits, 8).map_err(|_| bad(&format!("\"{t}\"")))?
+        }
+    };
+    if m > 0o777 {
+        return Err(bad(&format!("{m:o} (octal)")));
+    }
+    Ok(m)
 }
 
 /// Prometheus `/metrics` on the main port (off by default).
@@ -540,6 +620,51 @@ mod tests {
         assert_eq!(names, vec!["https://b.example", "https://c.example"]);
         assert_eq!(c.oidc.issuers[0].project_claim.as_deref(), Some("proj"));
         c.oidc.validate().unwrap();
+    }
+
+    #[test]
+    fn kms_v2_section() {
+        let d = Config::load(None, std::iter::empty()).unwrap().kms_v2;
+        assert!(!d.enabled() && d.socket_mode == 0o600);
+        d.validate().unwrap();
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[kms_v2]\nsocket = \"/run/portcullis/kms.sock\"\nkey = \"k1\"\nsocket_mode = 0o660\n").unwrap();
+        let c = Config::load(Some(&p), std::iter::empty()).unwrap().kms_v2;
+        assert!(c.enabled() && c.key == "k1" && c.socket_mode == 0o660);
+        c.validate().unwrap();
+
+        // From the environment the mode is a string ("0600" is not a TOML integer).
+        let env = vec![
+            ("PORTCULLIS_KMS_V2__SOCKET".to_string(), "/run/k.sock".to_string()),
+            ("PORTCULLIS_KMS_V2__SOCKET_MODE".to_string(), "0640".to_string()),
+        ];
+        let c = Config::load(None, env.into_iter()).unwrap().kms_v2;
+        assert_eq!(c.socket_mode, 0o640);
+        assert!(c.validate().unwrap_err().contains("key is empty"));
+
+        for (mode, want) in [("600", 0o600), ("\"0o600\"", 0o600), ("\"660\"", 0o660)] {
+            std::fs::write(&p, format!("[kms_v2]\nsocket_mode = {mode}\n")).unwrap();
+            let e = Config::load(Some(&p), std::iter::empty());
+            if mode == "600" {
+                // A decimal 600 is 0o1130: refused, not taken for 0600.
+                assert!(e.unwrap_err().to_string().contains("socket_mode"), "{mode}");
+            } else {
+                assert_eq!(e.unwrap().kms_v2.socket_mode, want, "{mode}");
+            }
+        }
+        std::fs::write(&p, "[kms_v2]\nsocket_mode = \"0x80\"\n").unwrap();
+        assert!(Config::load(Some(&p), std::iter::empty()).is_err());
+
+        let ok = KmsV2Section { socket: "/run/k.sock".into(), key: "k".into(), socket_mode: 0o600 };
+        ok.validate().unwrap();
+        let world = KmsV2Section { socket_mode: 0o666, ..ok.clone() };
+        assert!(world.validate().unwrap_err().contains("other users"));
+        let no_owner = KmsV2Section { socket_mode: 0o060, ..ok.clone() };
+        assert!(no_owner.validate().is_err());
+        let relative = KmsV2Section { socket: "kms.sock".into(), ..ok };
+        assert!(relative.validate().unwrap_err().contains("absolute"));
     }
 
     #[test]

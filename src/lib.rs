@@ -11,6 +11,7 @@ pub mod config;
 pub mod crypto;
 pub mod import;
 pub mod kek;
+pub mod kms;
 pub mod model;
 pub mod policy;
 pub mod server;

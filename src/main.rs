@@ -202,9 +202,11 @@ fn serve(common: Common, listen: Option<SocketAddr>) -> Result<(), String> {
         tracing::warn!(%listen, "serving plain HTTP on a non-loopback address: configure [ssl] unless a TLS-terminating proxy is in front");
     }
     let state = server::prepare(cfg, common.dev)?;
+    // The KMS v2 socket ([kms_v2]) serves on its own thread; stopped (socket removed) at the end.
+    let kms = server::start_kms(&state)?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let local = tokio::task::LocalSet::new();
-    local.block_on(&rt, async move {
+    let res = local.block_on(&rt, async move {
         let (config, cert) = match tls {
             Some(t) => (Some(t.config), Some(t.cert)),
             None => (None, None),
@@ -217,7 +219,11 @@ fn serve(common: Common, listen: Option<SocketAddr>) -> Result<(), String> {
         portcullis::tls::reload_on_sighup(cert).map_err(|e| format!("cannot handle SIGHUP: {e}"))?;
         tracing::info!(%addr, "portcullis is serving the Barbican v1 API");
         srv.await.map_err(|e| e.to_string())
-    })
+    });
+    if let Some(k) = kms {
+        k.stop();
+    }
+    res
 }
 
 fn import(cmd: ImportCmd) -> Result<(), String> {

@@ -93,6 +93,7 @@ pub fn open_store(cfg: &Config) -> Result<Store, String> {
 
 /// Everything but the listener: checks the settings, opens the store, unseals the master KEK.
 pub fn prepare(cfg: Config, dev: bool) -> Result<web::Data<AppState>, String> {
+    cfg.kms_v2.validate()?;
     let auth = match cfg.auth.strategy {
         AuthStrategy::Noauth => {
             if cfg.default.production {
@@ -209,4 +210,17 @@ pub fn bind_with(
     };
     let addr = server.addrs().first().copied().unwrap_or(listen);
     Ok((server.run(), addr))
+}
+
+/// `[kms_v2]`: starts the Kubernetes KMS v2 plugin endpoint on its unix socket when one is set
+/// (None when not), backed by the managed key `[kms_v2] key` (see [`crate::kms::backend_for`]).
+/// The returned server stops and removes its socket file when stopped or dropped.
+pub fn start_kms(state: &AppState) -> Result<Option<crate::kms::KmsServer>, String> {
+    let k = &state.cfg.kms_v2;
+    if !k.enabled() {
+        return Ok(None);
+    }
+    k.validate()?;
+    let backend = crate::kms::backend_for(&state.core, &k.key)?;
+    crate::kms::KmsServer::start(&k.socket, k.socket_mode, backend).map(Some)
 }

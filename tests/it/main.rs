@@ -15,6 +15,7 @@ mod first_writes;
 mod keys;
 mod group_commit;
 mod hardening;
+mod kms_v2;
 mod list_total;
 mod metadata_api;
 mod observability;
