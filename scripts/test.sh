@@ -66,6 +66,9 @@ if grep -q 'cli payload\|later payload\|raw payload' "$WORK/server.log"; then
     echo "payload material found in the server log" >&2; exit 1
 fi
 
+echo "== Kubernetes KMS v2: the grpcio client against [kms_v2] backed by a managed key"
+bash tests/clients/kms_v2_e2e.sh "$REPO/target/debug/portcullis" "$PORTCULLIS_TEST_OS_VENV/bin/python"
+
 echo "== Keystone (PyPI) for the token, CLI and tempest tests"
 KS_WORK="$WORK/keystone"
 KS_PORT=$("$VENV/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

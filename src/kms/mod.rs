@@ -4,6 +4,7 @@
 //! the gRPC service ([`service`]) turns requests into calls on a [`KmsBackend`], the socket
 //! ([`socket`]) is served on a thread of its own; the backend does the cryptography.
 
+mod backend;
 pub mod proto;
 mod service;
 mod socket;
@@ -51,13 +52,7 @@ impl std::fmt::Display for KmsError {
 
 impl std::error::Error for KmsError {}
 
-// ---------------------------------------------------------------------------------------------
-// LEAD: WIRE THE REAL BACKEND HERE. This is the one place `portcullis serve` gets the backend of
-// `[kms_v2] key` (the managed key's id) from; replace the body with the managed-key service's
-// backend. Until then `serve` with `[kms_v2] socket` set fails at start with this error.
-// ---------------------------------------------------------------------------------------------
 /// The [`KmsBackend`] of the managed key `key_id`, run through the service layer.
 pub fn backend_for(core: &Arc<crate::service::Core>, key_id: &str) -> Result<Arc<dyn KmsBackend>, String> {
-    let _ = (core, key_id);
-    Err("[kms_v2]: managed keys are not available yet; leave [kms_v2] socket empty".into())
+    Ok(Arc::new(backend::ManagedKeyBackend::new(core.clone(), key_id)?))
 }

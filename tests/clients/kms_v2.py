@@ -115,7 +115,8 @@ def check(c, other, report):
         ct, kid, ann = c.encrypt(pt)
         expect(kid == key_id, f"Encrypt key_id {kid!r} is not Status's {key_id!r}")
         expect(0 < len(ct) <= MAX_CIPHERTEXT, f"ciphertext of a {n}-byte plaintext is {len(ct)} bytes")
-        expect(pt not in ct, "the plaintext shows in the ciphertext")
+        # (A short random plaintext can occur in random ciphertext by chance: check from 16 bytes.)
+        expect(n < 16 or pt not in ct, "the plaintext shows in the ciphertext")
         for k in ann:
             expect("." in k, f"annotation key {k!r} is not a fully qualified domain name")
         expect(c.decrypt(ct, kid) == pt, f"a {n}-byte round trip gave another plaintext")

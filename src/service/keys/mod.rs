@@ -3,6 +3,7 @@
 //! ([`ops`]), and governed per key by a policy of grants ([`access`]).
 
 pub mod access;
+pub mod kms;
 pub mod material;
 pub mod ops;
 

@@ -1,0 +1,73 @@
+//! The managed key behind the Kubernetes KMS v2 endpoint (`[kms_v2] key`). No caller: whoever
+//! can open the socket (its file mode) acts for kube-apiserver, and naming the key in the
+//! configuration is the grant. Only the symmetric AEAD types serve; the key id kube-apiserver
+//! stores beside each ciphertext is a hash of the key and version (non-secret, stable, new on
+//! rotation), and it is bound into each ciphertext as associated data.
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::material;
+use super::{rotate_if_due, rotation_due};
+use crate::model::managed_key::ManagedKey;
+use crate::service::{Core, Missing, ServiceError, ServiceResult};
+use crate::store::managed_keys as repo;
+use crate::store::DbConn;
+
+/// The KMS key id of a key version: lower-case hex SHA-256 of the key id and version.
+pub fn key_id(key: &str, version: i32) -> String {
+    let d = Sha256::digest(format!("portcullis/kms-v2\0{key}\0{version}").as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn aad(kms_key_id: &str) -> Vec<u8> {
+    format!("portcullis/kms-v2\0{kms_key_id}").into_bytes()
+}
+
+/// The key, after any rotation its period asks for; refused unless it can serve KMS v2.
+fn current(core: &Core, conn: &mut DbConn, id: &str) -> ServiceResult<ManagedKey> {
+    let key = repo::get(conn, id)?.ok_or(ServiceError::NotFound(Missing::Key))?;
+    if !key.key_type.is_symmetric_cipher() {
+        return Err(ServiceError::Invalid(format!(
+            "[kms_v2] key {id} is a {} key; KMS v2 needs aes256-gcm or chacha20-poly1305",
+            key.key_type.as_str()
+        )));
+    }
+    if rotation_due(&key) {
+        return rotate_if_due(core, conn, key);
+    }
+    Ok(key)
+}
+
+/// Checks the key can serve (at start and for `Status`); returns the current KMS key id.
+pub fn status(core: &Core, id: &str) -> ServiceResult<String> {
+    let mut conn = core.conn()?;
+    let key = current(core, &mut conn, id)?;
+    Ok(key_id(&key.id, key.current_version))
+}
+
+/// Encrypts with the current version: (ciphertext, KMS key id).
+pub fn encrypt(core: &Core, id: &str, plaintext: &[u8]) -> ServiceResult<(Vec<u8>, String)> {
+    let mut conn = core.conn()?;
+    let key = current(core, &mut conn, id)?;
+    let (_, row) = repo::view(&mut conn, id, Some(key.current_version))?.ok_or(ServiceError::NotFound(Missing::Key))?;
+    let row = row.ok_or(ServiceError::NotFound(Missing::KeyVersion))?;
+    let kid = key_id(&key.id, row.version);
+    let held = material::open(core, &mut conn, &key, &row)?;
+    Ok((held.encrypt(key.key_type, plaintext, Some(&aad(&kid)))?, kid))
+}
+
+/// Decrypts under the version `kms_key_id` names; NotFound(KeyVersion) when it names none of
+/// the key's readable versions.
+pub fn decrypt(core: &Core, id: &str, kms_key_id: &str, ciphertext: &[u8]) -> ServiceResult<Zeroizing<Vec<u8>>> {
+    let mut conn = core.conn()?;
+    let key = repo::get(&mut conn, id)?.ok_or(ServiceError::NotFound(Missing::Key))?;
+    let version = (key.min_decryption_version..=key.current_version)
+        .rev()
+        .find(|v| key_id(&key.id, *v) == kms_key_id)
+        .ok_or(ServiceError::NotFound(Missing::KeyVersion))?;
+    let (_, row) = repo::view(&mut conn, id, Some(version))?.ok_or(ServiceError::NotFound(Missing::Key))?;
+    let row = row.ok_or(ServiceError::NotFound(Missing::KeyVersion))?;
+    let held = material::open(core, &mut conn, &key, &row)?;
+    held.decrypt(key.key_type, ciphertext, Some(&aad(kms_key_id)))
+}
