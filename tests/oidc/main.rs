@@ -10,4 +10,5 @@ mod common;
 mod provider;
 
 mod workload_auth;
+mod workload_keys;
 mod workload_attacks;
