@@ -11,6 +11,11 @@
 # deleted, 2% expired, 1% shared by ACL with another user), plus that user's acl_only list;
 # one-step POST create (last: it grows the project).
 #
+# With BENCH_SUITE=keys (scripts/bench_keys.sh), the routes are the managed-key operations
+# instead: encrypt/decrypt of 64 bytes (aes256-gcm), HMAC, ECDSA P-256 signing, a batch encrypt
+# of 1,000 items, then KMS v2 Decrypt over the [kms_v2] socket at 16 concurrent callers (the
+# grpcio client of tests/clients/kms_v2.py; needs the OpenStack venv).
+#
 # Env: PORTCULLIS_BIN      the binary to run (default: build release into $CARGO_TARGET_DIR or
 #                          <repo>/target and run that)
 #      BENCH_BACKENDS      "sqlite postgres" (default) or one of them
@@ -164,6 +169,7 @@ run() { # name, wrk args...
     p50=$(awk '/ 50%/ {print $2}' <<<"$out")
     p99=$(awk '/ 99%/ {print $2}' <<<"$out")
     errs=$(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | tr '\n' ' ' || true)
+    rps_last="$rps"
     [ -z "$V1" ] && V1="$rps"
     frac=$(awk -v a="$rps" -v b="$V1" 'BEGIN { printf "%5.1f%%", 100 * a / b }')
     rss=$(awk '/VmRSS/ {printf "%d MiB", $2 / 1024}' "/proc/$SPID/status")
@@ -175,6 +181,45 @@ run() { # name, wrk args...
 }
 
 A=(-H "X-Auth-Token: $TOKEN")
+
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+post_lua() { # file body
+    printf 'wrk.method = "POST"\nwrk.body = [[%s]]\nwrk.headers["Content-Type"] = "application/json"\n' "$2" > "$1"
+}
+new_key() { # type -> id
+    curl -s "${A[@]}" -H 'Content-Type: application/json' -d "{\"name\":\"bench\",\"type\":\"$1\"}" "$BASE/v1/keys" \
+        | json_field '["key_ref"].rsplit("/", 1)[1]'
+}
+keys_suite() {
+    local aes hm ec plain ct batch single rps
+    aes=$(new_key aes256-gcm); hm=$(new_key hmac-sha256); ec=$(new_key ecdsa-p256)
+    plain=$(head -c 64 /dev/urandom | base64 -w0)
+    post_lua "$WORK/enc.lua" "{\"plaintext\":\"$plain\"}"
+    run "POST encrypt 64 B (aes256-gcm)" "${A[@]}" -s "$WORK/enc.lua" "$BASE/v1/keys/$aes/encrypt"
+    single="$rps_last"
+    ct=$(curl -s "${A[@]}" -H 'Content-Type: application/json' -d "{\"plaintext\":\"$plain\"}" "$BASE/v1/keys/$aes/encrypt" | json_field '["ciphertext"]')
+    post_lua "$WORK/dec.lua" "{\"ciphertext\":\"$ct\"}"
+    run "POST decrypt 64 B (aes256-gcm)" "${A[@]}" -s "$WORK/dec.lua" "$BASE/v1/keys/$aes/decrypt"
+    post_lua "$WORK/in.lua" "{\"input\":\"$plain\"}"
+    run "POST hmac 64 B (hmac-sha256)" "${A[@]}" -s "$WORK/in.lua" "$BASE/v1/keys/$hm/hmac"
+    run "POST sign 64 B (ecdsa-p256)" "${A[@]}" -s "$WORK/in.lua" "$BASE/v1/keys/$ec/sign"
+    batch=$(python3 -c "import json; print(json.dumps({'batch_input': [{'plaintext': '$plain'}] * 1000}))")
+    post_lua "$WORK/batch.lua" "$batch"
+    run "POST encrypt batch of 1000 x 64 B" "${A[@]}" -s "$WORK/batch.lua" "$BASE/v1/keys/$aes/encrypt"
+    awk -v b="$rps_last" -v s="$single" 'BEGIN { printf "   batch: %.0f items/s, %.1fx the single-item rate per item\n", b * 1000, b * 1000 / s }'
+    local py="${BENCH_PYTHON:-$REPO/.venv-openstack/bin/python}"
+    if [ -x "$py" ] && "$py" -c 'import grpc' 2>/dev/null; then
+        kill -TERM "$SPID"; wait "$SPID" 2>/dev/null || true
+        PORTCULLIS_KMS_V2__SOCKET="$WORK/kms.sock" PORTCULLIS_KMS_V2__KEY="$aes" PORTCULLIS_LOG=warn \
+            "$PORTCULLIS_BIN" serve --config "$WORK/$BACKEND/p.toml" --listen "127.0.0.1:${BASE##*:}" >>"$WORK/$BACKEND/log" 2>&1 &
+        SPID=$!; PIDS+=("$SPID")
+        for _ in $(seq 1 100); do [ -S "$WORK/kms.sock" ] && break; sleep 0.1; done
+        printf '%-34s ' "KMS v2 (16 grpcio callers)"
+        "$py" "$REPO/tests/clients/kms_v2.py" bench "$WORK/kms.sock" --seconds "$DUR" --callers 16 | tail -1
+    else
+        echo "   (KMS v2: no grpcio venv at $py; run scripts/pyvenv.sh scripts/requirements-openstack.txt)"
+    fi
+}
 echo "Portcullis $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null) ($PORTCULLIS_BIN), Keystone token cache on, ${DUR}s x ${CONN} connections, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for backend in $BACKENDS; do
     V1=""; BACKEND="$backend"; ROUTE_N=0
@@ -192,6 +237,12 @@ for backend in $BACKENDS; do
         curl -sf -o /dev/null "${A[@]}" -H 'Content-Type: application/json' -d "{\"name\":\"s$i\"}" "$BASE/v1/secrets"
     done
     run "GET /v1 (auth + framework)" "${A[@]}" "$BASE/v1"
+    if [ "${BENCH_SUITE:-secrets}" = keys ]; then
+        keys_suite
+        awk '/VmHWM/ {printf "   peak RSS (VmHWM) %d MiB\n", $2 / 1024}' "/proc/$SPID/status"
+        kill -TERM "$SPID"; wait "$SPID" 2>/dev/null || true
+        continue
+    fi
     run "GET secret metadata" "${A[@]}" -H 'Accept: application/json' "$BASE/v1/secrets/$id"
     run "GET secret payload" "${A[@]}" -H 'Accept: text/plain' "$BASE/v1/secrets/$id/payload"
     run "GET secret user metadata" "${A[@]}" "$BASE/v1/secrets/$id/metadata"

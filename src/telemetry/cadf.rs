@@ -1,7 +1,8 @@
 //! CADF events in the shape keystonemiddleware's audit middleware emits (`audit.http.response`
 //! payload, pycadf `Event.as_dict()`), with Barbican's audit map (etc/barbican/api_audit_map.conf):
 //! path keywords `secrets containers orders cas quotas project-quotas`, `acl/get = read`, and
-//! the target type `service/security/keymanager`.
+//! the target type `service/security/keymanager`; plus the keyword `keys` (managed keys: every
+//! operation on a key, allowed or refused, is an event whose target is the key).
 //!
 //! What goes in: who (user, project, client address and agent), what (action, target href,
 //! request path), the request id and the HTTP status. Never a body, a header value other than
@@ -13,7 +14,7 @@ use super::uuid4;
 
 /// Barbican's `[path_keywords]`: (keyword, value appended to the target type after an id).
 const PATH_KW: &[(&str, &str)] =
-    &[("secrets", ""), ("containers", ""), ("orders", ""), ("cas", "None"), ("quotas", ""), ("project-quotas", "")];
+    &[("secrets", ""), ("containers", ""), ("orders", ""), ("cas", "None"), ("quotas", ""), ("project-quotas", ""), ("keys", "")];
 
 const TARGET_TYPE: &str = "service/security/keymanager";
 
@@ -155,7 +156,7 @@ pub fn target_type(path: &str) -> String {
 /// the `Location` of what a 201 created, else the collection or resource the path names.
 pub fn target_href(f: &Facts) -> String {
     let seg: Vec<&str> = segments(f.path).collect();
-    if let ["v1", kind @ ("secrets" | "containers" | "orders"), id, ..] = seg.as_slice() {
+    if let ["v1", kind @ ("secrets" | "containers" | "orders" | "keys"), id, ..] = seg.as_slice() {
         return format!("{}/v1/{kind}/{id}", f.base_href);
     }
     if let Some(l) = f.location.filter(|_| f.status == 201) {
@@ -215,6 +216,8 @@ mod tests {
             ("POST", "/v1/containers/abc/consumers", "update", "service/security/keymanager/containers/"),
             ("PUT", "/v1/secrets/abc/metadata/k", "update", "service/security/keymanager/secrets/"),
             ("GET", "/v1/orders/abc", "read", "service/security/keymanager/orders/"),
+            ("POST", "/v1/keys/abc/encrypt", "update", "service/security/keymanager/keys/"),
+            ("POST", "/v1/keys", "create", "service/security/keymanager/keys"),
             ("GET", "/v1/cas", "read/list", "service/security/keymanager/cas"),
             ("GET", "/v1", "read", "service/security/keymanager"),
             ("PATCH", "/v1/secrets/abc/acl", "update", "service/security/keymanager/secrets/"),
@@ -233,6 +236,7 @@ mod tests {
         };
         assert_eq!(target_href(&f("/v1/secrets/s1/payload", 200, None)), "https://kms/v1/secrets/s1");
         assert_eq!(target_href(&f("/v1/containers/c1/consumers", 200, None)), "https://kms/v1/containers/c1");
+        assert_eq!(target_href(&f("/v1/keys/k1/decrypt", 403, None)), "https://kms/v1/keys/k1");
         assert_eq!(target_href(&f("/v1/secrets", 201, Some("https://kms/v1/secrets/new"))), "https://kms/v1/secrets/new");
         assert_eq!(target_href(&f("/v1/secrets", 400, None)), "https://kms/v1/secrets");
     }
