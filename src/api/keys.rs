@@ -26,7 +26,7 @@ const BODY_LIMIT: usize = 256 << 10;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let post = |name: &'static str, op: Op| {
         web::resource(format!("/keys/{{id}}/{name}"))
-            .route(web::post().to(move |req, st, caller, id, body| operate(req, st, caller, id, body, op, true)))
+            .route(web::post().to(move |req, st, caller, id, body| operate(req, st, caller, id, body, op)))
             .default_service(web::to(|| super::not_allowed("POST")))
     };
     cfg.service(
@@ -284,7 +284,7 @@ async fn run_op(req: &HttpRequest, st: &web::Data<AppState>, caller: Caller, id:
     Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(output_json(one?)))
 }
 
-async fn operate(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, payload: web::Payload, op: Op, _single: bool) -> HttpResponse {
+async fn operate(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, payload: web::Payload, op: Op) -> HttpResponse {
     respond("Key operation", run_op(&req, &st, caller, &id, payload, op, false).await)
 }
 

@@ -108,6 +108,27 @@ mod tests {
         let auditor = RequestContext { project_id: Some("p1".into()), roles: vec!["auditor".into()], ..RequestContext::default() };
         assert_eq!(granted(&grants, &auditor, "p1"), BTreeSet::from([Op::Verify]));
         assert!(granted(&grants, &auditor, "p2").is_empty());
+        // A verified client certificate, by SAN, subject or fingerprint.
+        let cert = RequestContext {
+            client_cert: Some(std::sync::Arc::new(crate::auth::ClientIdentity {
+                subject: "CN=worker-1,O=Example".into(),
+                sans: vec!["spiffe://example.org/ns/shop/sa/a".into(), "worker-1.example.org".into()],
+                fingerprint_sha256: "ab".repeat(32),
+            })),
+            ..RequestContext::default()
+        };
+        let by = |subject: Option<&str>, san: Option<&str>, fp: Option<&str>| {
+            vec![Grant {
+                identity: Identity::Cert { subject: subject.map(Into::into), san: san.map(Into::into), fingerprint_sha256: fp.map(Into::into) },
+                operations: vec![Op::Sign],
+            }]
+        };
+        assert!(granted(&by(None, Some("spiffe://example.org/ns/shop/sa/a"), None), &cert, "p1").contains(&Op::Sign));
+        assert!(granted(&by(Some("CN=worker-1,O=Example"), None, None), &cert, "p1").contains(&Op::Sign));
+        assert!(granted(&by(None, None, Some(&"AB".repeat(32))), &cert, "p1").contains(&Op::Sign));
+        assert!(granted(&by(None, Some("spiffe://example.org/ns/shop/sa/b"), None), &cert, "p1").is_empty());
+        assert!(granted(&by(Some("CN=worker-1"), None, None), &cert, "p1").is_empty(), "exact subject only");
+        assert!(granted(&by(None, Some("spiffe://example.org/ns/shop/sa/a"), None), &RequestContext::default(), "p1").is_empty());
         let admin = vec![Grant { identity: Identity::User { id: "u".into() }, operations: vec![Op::Admin] }];
         let user = RequestContext { user_id: Some("u".into()), ..RequestContext::default() };
         assert_eq!(granted(&admin, &user, "p1").len(), Op::ALL.len());
