@@ -23,51 +23,57 @@ use crate::service::ServiceError;
 const OP_BODY_LIMIT: usize = 8 << 20;
 const BODY_LIMIT: usize = 256 << 10;
 
+/// The key routes in one scope: actix matches its static prefix before any pattern inside, so
+/// other routes pay one prefix comparison for it and key routes skip the others' patterns.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let post = |name: &'static str, op: Op| {
-        web::resource(format!("/keys/{{id}}/{name}"))
+        web::resource(format!("/{{id}}/{name}"))
             .route(web::post().to(move |req, st, caller, id, body| operate(req, st, caller, id, body, op)))
             .default_service(web::to(|| super::not_allowed("POST")))
     };
     cfg.service(
-        web::resource(["/keys", "/keys/"])
-            .route(web::get().to(list))
-            .route(web::post().to(create))
-            .default_service(web::to(|| super::not_allowed("GET, POST"))),
-    )
-    .service(
-        web::resource("/keys/{id}")
-            .route(web::get().to(get))
-            .route(web::put().to(update))
-            .route(web::delete().to(delete))
-            .default_service(web::to(|| super::not_allowed("DELETE, GET, PUT"))),
-    )
-    .service(post("encrypt", Op::Encrypt))
-    .service(post("decrypt", Op::Decrypt))
-    .service(post("rewrap", Op::Rewrap))
-    .service(post("sign", Op::Sign))
-    .service(post("verify", Op::Verify))
-    .service(post("hmac", Op::Hmac))
-    .service(
-        web::resource("/keys/{id}/datakey/{form}")
-            .route(web::post().to(datakey))
-            .default_service(web::to(|| super::not_allowed("POST"))),
-    )
-    .service(
-        web::resource("/keys/{id}/rotate")
-            .route(web::post().to(rotate))
-            .default_service(web::to(|| super::not_allowed("POST"))),
-    )
-    .service(
-        web::resource("/keys/{id}/policy")
-            .route(web::get().to(get_policy))
-            .route(web::put().to(put_policy))
-            .default_service(web::to(|| super::not_allowed("GET, PUT"))),
-    )
-    .service(
-        web::resource("/keys/{id}/export")
-            .route(web::get().to(export))
-            .default_service(web::to(|| super::not_allowed("GET"))),
+        web::scope("/keys")
+            .service(
+                web::resource(["", "/"])
+                    .route(web::get().to(list))
+                    .route(web::post().to(create))
+                    .default_service(web::to(|| super::not_allowed("GET, POST"))),
+            )
+            .service(post("encrypt", Op::Encrypt))
+            .service(post("decrypt", Op::Decrypt))
+            .service(
+                web::resource("/{id}")
+                    .route(web::get().to(get))
+                    .route(web::put().to(update))
+                    .route(web::delete().to(delete))
+                    .default_service(web::to(|| super::not_allowed("DELETE, GET, PUT"))),
+            )
+            .service(post("rewrap", Op::Rewrap))
+            .service(post("sign", Op::Sign))
+            .service(post("verify", Op::Verify))
+            .service(post("hmac", Op::Hmac))
+            .service(
+                web::resource("/{id}/datakey/{form}")
+                    .route(web::post().to(datakey))
+                    .default_service(web::to(|| super::not_allowed("POST"))),
+            )
+            .service(
+                web::resource("/{id}/rotate")
+                    .route(web::post().to(rotate))
+                    .default_service(web::to(|| super::not_allowed("POST"))),
+            )
+            .service(
+                web::resource("/{id}/policy")
+                    .route(web::get().to(get_policy))
+                    .route(web::put().to(put_policy))
+                    .default_service(web::to(|| super::not_allowed("GET, PUT"))),
+            )
+            .service(
+                web::resource("/{id}/export")
+                    .route(web::get().to(export))
+                    .default_service(web::to(|| super::not_allowed("GET"))),
+            )
+            .default_service(web::to(super::not_found)),
     )
     .service(
         web::resource("/random")

@@ -136,13 +136,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(version::v1))
                     .default_service(web::to(|| not_allowed("GET"))),
             )
-            // The hot secret routes first: actix tries each resource's pattern in order (a
+            // The managed keys' scope first: a static prefix, one comparison for every other
+            // route. Then the hot secret routes: actix tries each resource's pattern in order (a
             // regex per dynamic one); the secrets' catch-all for unknown sub-paths comes after
             // the consumers routes.
+            .configure(keys::routes)
             .configure(secrets::routes)
             .configure(consumers::routes)
             .configure(secrets::unknown_routes)
-            .configure(keys::routes)
             .configure(containers::routes)
             .configure(orders::routes)
             .configure(quotas::routes)

@@ -85,8 +85,9 @@ pub fn view(conn: &mut DbConn, id: &str, caller: Option<&str>) -> StoreResult<Op
         .filter(containers::id.eq(id))
         .filter(containers::deleted_at.is_null())
         .select((ContainerRow::as_select(), acls::project_access.nullable(), acl_users::id.nullable()))
-        .first(conn)
-        .optional()?;
+        .load(conn)?
+        .into_iter()
+        .next();
     Ok(row.map(|(row, project_access, listed)| {
         let facts = super::acls::ReadFacts { project_access, caller_listed: caller.is_some() && listed.is_some() };
         (Container::from(row), facts)
@@ -99,8 +100,9 @@ pub fn get(conn: &mut DbConn, id: &str) -> StoreResult<Option<Container>> {
         .filter(containers::id.eq(id))
         .filter(containers::deleted_at.is_null())
         .select(ContainerRow::as_select())
-        .first(conn)
-        .optional()?
+        .load(conn)?
+        .into_iter()
+        .next()
         .map(Container::from))
 }
 

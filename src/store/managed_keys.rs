@@ -118,21 +118,23 @@ pub fn view(conn: &mut DbConn, id: &str, version: Option<i32>) -> StoreResult<Op
             .left_join(kv::table.on(kv::key_id.eq(mk::id).and(kv::version.eq(mk::current_version))))
             .filter(mk::id.eq(id))
             .select((KeyRow::as_select(), Option::<VersionRow>::as_select()))
-            .first(conn)
-            .optional()?,
+            .load(conn)?
+            .into_iter()
+            .next(),
         Some(v) => mk::table
             .left_join(kv::table.on(kv::key_id.eq(mk::id).and(kv::version.eq(v))))
             .filter(mk::id.eq(id))
             .select((KeyRow::as_select(), Option::<VersionRow>::as_select()))
-            .first(conn)
-            .optional()?,
+            .load(conn)?
+            .into_iter()
+            .next(),
     };
     rows.map(|(k, v)| Ok((ManagedKey::try_from(k)?, v))).transpose()
 }
 
 /// The key alone.
 pub fn get(conn: &mut DbConn, id: &str) -> StoreResult<Option<ManagedKey>> {
-    let row: Option<KeyRow> = mk::table.find(id).select(KeyRow::as_select()).first(conn).optional()?;
+    let row: Option<KeyRow> = mk::table.find(id).select(KeyRow::as_select()).load(conn)?.into_iter().next();
     row.map(ManagedKey::try_from).transpose()
 }
 
@@ -208,4 +210,37 @@ pub fn add_version(conn: &mut DbConn, v: &VersionRow, now: i64) -> QueryResult<b
 pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
     diesel::delete(kv::table.filter(kv::key_id.eq(id))).execute(conn)?;
     Ok(diesel::delete(mk::table.find(id)).execute(conn)? == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use diesel::connection::{Connection, InstrumentationEvent};
+
+    use crate::store::{DbUrl, Store};
+
+    /// The one-query look-up of the key operations is prepared once per connection and then
+    /// served from diesel's statement cache (SQLite parsing is a large share of a request).
+    #[test]
+    fn view_is_prepared_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = DbUrl::parse(&format!("sqlite://{}", dir.path().join("db").display())).unwrap();
+        let store = Store::open(&url, 1).unwrap();
+        store.upgrade().unwrap();
+        let mut conn = store.conn().unwrap();
+        let (prepared, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (p, s) = (prepared.clone(), started.clone());
+        conn.set_instrumentation(move |e: InstrumentationEvent<'_>| match e {
+            InstrumentationEvent::CacheQuery { .. } => drop(p.fetch_add(1, Ordering::SeqCst)),
+            InstrumentationEvent::StartQuery { .. } => drop(s.fetch_add(1, Ordering::SeqCst)),
+            _ => {}
+        });
+        for v in [None, None, None, Some(2), Some(3)] {
+            assert!(super::view(&mut conn, "00000000-0000-4000-8000-000000000000", v).unwrap().is_none());
+        }
+        assert_eq!(started.load(Ordering::SeqCst), 5);
+        assert_eq!(prepared.load(Ordering::SeqCst), 2, "each of the two shapes prepared once, then reused");
+    }
 }

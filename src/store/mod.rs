@@ -1,5 +1,11 @@
 //! Storage: one diesel code path over SQLite, PostgreSQL and MySQL/MariaDB.
 //!
+//! Look-ups that match at most one row (by primary or unique key) are `.load(conn)?` then the
+//! first element, not `.first(conn)`: `first` adds `LIMIT ?` as a bound parameter, and SQLite
+//! (3.46+, as bundled) plans by a bound LIMIT's value and marks the statement to be re-prepared
+//! whenever it is bound again, so a cached `first` statement was parsed and planned anew at
+//! every execution (seen in profiles as sqlite3Reprepare under sqlite3_step).
+//!
 //! The backend is picked from the database URL's scheme (diesel's `MultiConnection::establish`
 //! hides the real error behind "Invalid connection url", so we dispatch ourselves).
 

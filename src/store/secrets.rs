@@ -124,8 +124,9 @@ pub fn view(conn: &mut DbConn, id: &str, caller: Option<&str>) -> StoreResult<Op
             secrets::kek_id,
             secrets::cypher_text,
         ))
-        .first(conn)
-        .optional()?;
+        .load(conn)?
+        .into_iter()
+        .next();
     Ok(row.map(|(row, project_access, listed, kek_id, cypher_text)| SecretView {
         secret: Secret::from(row),
         acl: super::acls::ReadFacts { project_access, caller_listed: caller.is_some() && listed.is_some() },
@@ -139,8 +140,9 @@ pub fn get(conn: &mut DbConn, id: &str) -> StoreResult<Option<Secret>> {
         .filter(secrets::id.eq(id))
         .filter(secrets::deleted_at.is_null())
         .select(SecretRow::as_select())
-        .first(conn)
-        .optional()?
+        .load(conn)?
+        .into_iter()
+        .next()
         .map(Secret::from))
 }
 
@@ -486,8 +488,9 @@ pub fn metadatum(conn: &mut DbConn, id: &str, key: &str) -> StoreResult<Option<S
         .filter(secret_user_metadata::secret_id.eq(id))
         .filter(secret_user_metadata::meta_key.eq(key))
         .select(secret_user_metadata::meta_value)
-        .first(conn)
-        .optional()?)
+        .load(conn)?
+        .into_iter()
+        .next())
 }
 
 fn insert_metadatum(conn: &mut DbConn, id: &str, key: &str, value: &str) -> QueryResult<usize> {

@@ -118,6 +118,14 @@ async fn unknown_and_foreign_keys() {
     expect(crate::common::who::call(&s, Method::GET, &format!("/v1/keys/{id}"), foreign), 403, &crate::common::who::denied("Key retrieval")).await;
     let (code, _) = op(&s, foreign, &id, "encrypt", json!({ "plaintext": "AA==" })).await;
     assert_eq!(code, 403, "another project's admin cannot use the key");
+    // Routing errors inside the keys scope keep Barbican's shapes.
+    let r = send(&s, Method::DELETE, &format!("/v1/keys/{id}/encrypt"), admin, None).await;
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(r.headers().get("allow").and_then(|v| v.to_str().ok()), Some("POST"));
+    let r = send(&s, Method::PATCH, &format!("/v1/keys/{id}"), admin, None).await;
+    assert_eq!(r.status().as_u16(), 405);
+    assert_eq!(send(&s, Method::GET, &format!("/v1/keys/{id}/nothing"), admin, None).await.status().as_u16(), 404);
+    assert_eq!(send(&s, Method::GET, "/v1/keysnothing", admin, None).await.status().as_u16(), 404);
 }
 
 #[tokio::test]
