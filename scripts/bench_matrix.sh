@@ -13,8 +13,8 @@
 #
 # With BENCH_SUITE=keys (scripts/bench_keys.sh), the routes are the managed-key operations
 # instead: encrypt/decrypt of 64 bytes (aes256-gcm), HMAC, ECDSA P-256 signing, a batch encrypt
-# of 1,000 items, then KMS v2 Decrypt over the [kms_v2] socket at 16 concurrent callers (the
-# grpcio client of tests/clients/kms_v2.py; needs the OpenStack venv).
+# of 1,000 items, then KMS v2 Decrypt over the [kms_v2] socket at 16 concurrent callers, each
+# on its own connection (examples/kms_bench.rs, the generated tonic client).
 #
 # Env: PORTCULLIS_BIN      the binary to run (default: build release into $CARGO_TARGET_DIR or
 #                          <repo>/target and run that)
@@ -207,18 +207,15 @@ keys_suite() {
     post_lua "$WORK/batch.lua" "$batch"
     run "POST encrypt batch of 1000 x 64 B" "${A[@]}" -s "$WORK/batch.lua" "$BASE/v1/keys/$aes/encrypt"
     awk -v b="$rps_last" -v s="$single" 'BEGIN { printf "   batch: %.0f items/s, %.1fx the single-item rate per item\n", b * 1000, b * 1000 / s }'
-    local py="${BENCH_PYTHON:-$REPO/.venv-openstack/bin/python}"
-    if [ -x "$py" ] && "$py" -c 'import grpc' 2>/dev/null; then
-        kill -TERM "$SPID"; wait "$SPID" 2>/dev/null || true
-        PORTCULLIS_KMS_V2__SOCKET="$WORK/kms.sock" PORTCULLIS_KMS_V2__KEY="$aes" PORTCULLIS_LOG=warn \
-            "$PORTCULLIS_BIN" serve --config "$WORK/$BACKEND/p.toml" --listen "127.0.0.1:${BASE##*:}" >>"$WORK/$BACKEND/log" 2>&1 &
-        SPID=$!; PIDS+=("$SPID")
-        for _ in $(seq 1 100); do [ -S "$WORK/kms.sock" ] && break; sleep 0.1; done
-        printf '%-34s ' "KMS v2 (16 grpcio callers)"
-        "$py" "$REPO/tests/clients/kms_v2.py" bench "$WORK/kms.sock" --seconds "$DUR" --callers 16 | tail -1
-    else
-        echo "   (KMS v2: no grpcio venv at $py; run scripts/pyvenv.sh scripts/requirements-openstack.txt)"
-    fi
+    local kb="${CARGO_TARGET_DIR:-$REPO/target}/release/examples/kms_bench"
+    (cd "$REPO" && cargo build --release --locked --example kms_bench -j"${CARGO_BUILD_JOBS:-2}" >/dev/null 2>&1) || { echo "   (KMS v2: kms_bench did not build)"; return; }
+    kill -TERM "$SPID"; wait "$SPID" 2>/dev/null || true
+    PORTCULLIS_KMS_V2__SOCKET="$WORK/kms.sock" PORTCULLIS_KMS_V2__KEY="$aes" PORTCULLIS_LOG=warn \
+        "$PORTCULLIS_BIN" serve --config "$WORK/$BACKEND/p.toml" --listen "127.0.0.1:${BASE##*:}" >>"$WORK/$BACKEND/log" 2>&1 &
+    SPID=$!; PIDS+=("$SPID")
+    for _ in $(seq 1 100); do [ -S "$WORK/kms.sock" ] && break; sleep 0.1; done
+    printf '%-34s ' "KMS v2 (examples/kms_bench)"
+    "$kb" "$WORK/kms.sock" "$DUR" 16
 }
 echo "Portcullis $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null) ($PORTCULLIS_BIN), Keystone token cache on, ${DUR}s x ${CONN} connections, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 for backend in $BACKENDS; do

@@ -159,54 +159,13 @@ def write_private(path, text):
         f.write(text)
 
 
-def bench(grpc, pb, pb_grpc, c, args):
-    """Benchmark (not a check): Decrypt of a 32-byte seed by `callers` concurrent callers, each
-    on its own channel as separate kube-apiservers would be; prints rate, p50, p99."""
-    import threading
-    import time
-
-    ct, kid, _ = c.encrypt(secrets.token_bytes(32))
-    lat, errors, lock = [], [0], threading.Lock()
-    stop = time.monotonic() + args.seconds
-
-    def caller():
-        cl = Client(grpc, pb, pb_grpc, args.socket)
-        mine = []
-        try:
-            while time.monotonic() < stop:
-                t0 = time.perf_counter()
-                try:
-                    cl.decrypt(ct, kid)
-                    mine.append(time.perf_counter() - t0)
-                except grpc.RpcError:
-                    errors[0] += 1
-        finally:
-            cl.channel.close()
-            with lock:
-                lat.extend(mine)
-
-    threads = [threading.Thread(target=caller) for _ in range(args.callers)]
-    t0 = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    took = time.monotonic() - t0
-    lat.sort()
-    q = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")  # noqa: E731
-    print(f"KMS v2 Decrypt x{args.callers} callers: {len(lat) / took:.0f} calls/s, p50 {q(0.5):.2f} ms, "
-          f"p99 {q(0.99):.2f} ms, errors {errors[0]}")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["check", "status", "encrypt", "decrypt", "bench"])
+    ap.add_argument("mode", choices=["check", "status", "encrypt", "decrypt"])
     ap.add_argument("socket")
     ap.add_argument("file", nargs="?")
     ap.add_argument("--other", help="check: the socket of a plugin backed by another key")
     ap.add_argument("--expect-stale", action="store_true", help="decrypt: the key must have rotated since")
-    ap.add_argument("--seconds", type=float, default=10, help="bench: how long")
-    ap.add_argument("--callers", type=int, default=16, help="bench: concurrent callers (a channel each)")
     args = ap.parse_args()
     if args.mode in ("encrypt", "decrypt") and not args.file:
         ap.error(f"{args.mode} needs FILE")
@@ -230,8 +189,6 @@ def main():
                 finally:
                     if other is not None:
                         other.channel.close()
-            elif args.mode == "bench":
-                bench(grpc, pb, pb_grpc, c, args)
             elif args.mode == "status":
                 s = healthy_status(c)
                 print(json.dumps({"version": s.version, "healthz": s.healthz, "key_id": s.key_id}))

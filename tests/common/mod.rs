@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use portcullis::config::{AuthStrategy, Config, KekProviderKind};
 use portcullis::server;
 
+pub mod kms_client;
 pub mod who;
 
 static PREPARE: Mutex<()> = Mutex::new(());

@@ -7,15 +7,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::Command;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use parking_lot::Mutex;
-use portcullis::kms::proto::key_management_service_client::KeyManagementServiceClient;
 use portcullis::kms::proto::{DecryptRequest, EncryptRequest, StatusRequest};
 use portcullis::kms::{KmsBackend, KmsError, KmsServer};
 use rand::RngCore;
@@ -107,34 +104,7 @@ impl KmsBackend for TestKey {
     }
 }
 
-/// hyper's HTTP/2 client connection as the tower service the generated client wants.
-#[derive(Clone)]
-struct H2(hyper::client::conn::http2::SendRequest<tonic::body::Body>);
-
-impl tonic::codegen::Service<tonic::codegen::http::Request<tonic::body::Body>> for H2 {
-    type Response = tonic::codegen::http::Response<hyper::body::Incoming>;
-    type Error = hyper::Error;
-    type Future = Pin<Box<dyn std::future::Future<Output = Result<Self::Response, hyper::Error>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), hyper::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: tonic::codegen::http::Request<tonic::body::Body>) -> Self::Future {
-        Box::pin(self.0.send_request(req))
-    }
-}
-
-type Client = KeyManagementServiceClient<H2>;
-
-async fn connect(path: &Path) -> Client {
-    let io = tokio::net::UnixStream::connect(path).await.expect("connect to the KMS socket");
-    let (send, conn) = hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), hyper_util::rt::TokioIo::new(io))
-        .await
-        .expect("HTTP/2 handshake");
-    tokio::spawn(conn);
-    KeyManagementServiceClient::with_origin(H2(send), "http://localhost".parse().unwrap())
-}
+use crate::common::kms_client::{connect, Client};
 
 async fn status(c: &mut Client) -> (String, String, String) {
     let s = c.status(StatusRequest {}).await.expect("Status").into_inner();

@@ -11,7 +11,7 @@ use super::material;
 use super::{rotate_if_due, rotation_due};
 use crate::model::managed_key::ManagedKey;
 use crate::service::{Core, Missing, ServiceError, ServiceResult};
-use crate::store::managed_keys as repo;
+use crate::store::managed_keys::{self as repo, VersionRow};
 use crate::store::DbConn;
 
 /// The KMS key id of a key version: lower-case hex SHA-256 of the key id and version.
@@ -24,50 +24,59 @@ fn aad(kms_key_id: &str) -> Vec<u8> {
     format!("portcullis/kms-v2\0{kms_key_id}").into_bytes()
 }
 
-/// The key, after any rotation its period asks for; refused unless it can serve KMS v2.
-fn current(core: &Core, conn: &mut DbConn, id: &str) -> ServiceResult<ManagedKey> {
-    let key = repo::get(conn, id)?.ok_or(ServiceError::NotFound(Missing::Key))?;
+/// Refused unless the key can serve KMS v2.
+fn servable(key: &ManagedKey) -> ServiceResult<()> {
     if !key.key_type.is_symmetric_cipher() {
         return Err(ServiceError::Invalid(format!(
-            "[kms_v2] key {id} is a {} key; KMS v2 needs aes256-gcm or chacha20-poly1305",
+            "[kms_v2] key {} is a {} key; KMS v2 needs aes256-gcm or chacha20-poly1305",
+            key.id,
             key.key_type.as_str()
         )));
     }
+    Ok(())
+}
+
+/// The key and its current version's row (one query), after any rotation its period asks for.
+fn current(core: &Core, conn: &mut DbConn, id: &str) -> ServiceResult<(ManagedKey, VersionRow)> {
+    let (mut key, mut row) = repo::view(conn, id, None)?.ok_or(ServiceError::NotFound(Missing::Key))?;
+    servable(&key)?;
     if rotation_due(&key) {
-        return rotate_if_due(core, conn, key);
+        key = rotate_if_due(core, conn, key)?;
+        row = repo::view(conn, id, None)?.and_then(|(_, r)| r);
     }
-    Ok(key)
+    Ok((key, row.ok_or(ServiceError::NotFound(Missing::KeyVersion))?))
 }
 
 /// Checks the key can serve (at start and for `Status`); returns the current KMS key id.
 pub fn status(core: &Core, id: &str) -> ServiceResult<String> {
     let mut conn = core.conn()?;
-    let key = current(core, &mut conn, id)?;
+    let (key, _) = current(core, &mut conn, id)?;
     Ok(key_id(&key.id, key.current_version))
 }
 
 /// Encrypts with the current version: (ciphertext, KMS key id).
 pub fn encrypt(core: &Core, id: &str, plaintext: &[u8]) -> ServiceResult<(Vec<u8>, String)> {
     let mut conn = core.conn()?;
-    let key = current(core, &mut conn, id)?;
-    let (_, row) = repo::view(&mut conn, id, Some(key.current_version))?.ok_or(ServiceError::NotFound(Missing::Key))?;
-    let row = row.ok_or(ServiceError::NotFound(Missing::KeyVersion))?;
+    let (key, row) = current(core, &mut conn, id)?;
     let kid = key_id(&key.id, row.version);
     let held = material::open(core, &mut conn, &key, &row)?;
     Ok((held.encrypt(key.key_type, plaintext, Some(&aad(&kid)))?, kid))
 }
 
 /// Decrypts under the version `kms_key_id` names; NotFound(KeyVersion) when it names none of
-/// the key's readable versions.
+/// the key's readable versions. The current version's ciphertexts take one query.
 pub fn decrypt(core: &Core, id: &str, kms_key_id: &str, ciphertext: &[u8]) -> ServiceResult<Zeroizing<Vec<u8>>> {
     let mut conn = core.conn()?;
-    let key = repo::get(&mut conn, id)?.ok_or(ServiceError::NotFound(Missing::Key))?;
+    let (key, current) = repo::view(&mut conn, id, None)?.ok_or(ServiceError::NotFound(Missing::Key))?;
+    servable(&key)?;
     let version = (key.min_decryption_version..=key.current_version)
         .rev()
         .find(|v| key_id(&key.id, *v) == kms_key_id)
         .ok_or(ServiceError::NotFound(Missing::KeyVersion))?;
-    let (_, row) = repo::view(&mut conn, id, Some(version))?.ok_or(ServiceError::NotFound(Missing::Key))?;
-    let row = row.ok_or(ServiceError::NotFound(Missing::KeyVersion))?;
+    let row = match current.filter(|r| r.version == version) {
+        Some(row) => row,
+        None => repo::view(&mut conn, id, Some(version))?.and_then(|(_, r)| r).ok_or(ServiceError::NotFound(Missing::KeyVersion))?,
+    };
     let held = material::open(core, &mut conn, &key, &row)?;
     held.decrypt(key.key_type, ciphertext, Some(&aad(kms_key_id)))
 }
