@@ -1,15 +1,16 @@
 //! Storage: one diesel code path over SQLite, PostgreSQL and MySQL/MariaDB.
 //!
 //! Look-ups that match at most one row (by primary or unique key) are `.load(conn)?` then the
-//! first element, not `.first(conn)`: `first` adds `LIMIT ?` as a bound parameter, and SQLite
-//! (3.46+, as bundled) plans by a bound LIMIT's value and marks the statement to be re-prepared
-//! whenever it is bound again, so a cached `first` statement was parsed and planned anew at
-//! every execution (seen in profiles as sqlite3Reprepare under sqlite3_step).
+//! first element, not `.first(conn)`, which adds a bound `LIMIT ?`: SQLite plans a bound LIMIT
+//! by its value and re-prepared such statements at every execution (sqlite3Reprepare under
+//! sqlite3_step in profiles). Every SQLite connection also runs with the query-planner
+//! stability guarantee (`sqlite_qpsg`), so the lists' `LIMIT ?`/`OFFSET ?` stay prepared too.
 //!
 //! The backend is picked from the database URL's scheme (diesel's `MultiConnection::establish`
 //! hides the real error behind "Invalid connection url", so we dispatch ourselves).
 
 pub mod schema;
+mod sqlite_qpsg;
 pub mod secrets;
 pub mod acls;
 pub mod consumers;
@@ -200,6 +201,7 @@ impl DbUrl {
     pub fn establish(&self) -> Result<DbConn, StoreError> {
         let res = match self.backend {
             Backend::Sqlite => {
+                sqlite_qpsg::install();
                 diesel::SqliteConnection::establish(&self.driver_url).map(DbConn::Sqlite)
             }
             Backend::Postgres => {
