@@ -214,33 +214,16 @@ pub fn delete(conn: &mut DbConn, id: &str) -> QueryResult<bool> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    use diesel::connection::{Connection, InstrumentationEvent};
-
-    use crate::store::{DbUrl, Store};
-
     /// The one-query look-up of the key operations is prepared once per connection and then
     /// served from diesel's statement cache (SQLite parsing is a large share of a request).
     #[test]
     fn view_is_prepared_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = DbUrl::parse(&format!("sqlite://{}", dir.path().join("db").display())).unwrap();
-        let store = Store::open(&url, 1).unwrap();
-        store.upgrade().unwrap();
-        let mut conn = store.conn().unwrap();
-        let (prepared, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let (p, s) = (prepared.clone(), started.clone());
-        conn.set_instrumentation(move |e: InstrumentationEvent<'_>| match e {
-            InstrumentationEvent::CacheQuery { .. } => drop(p.fetch_add(1, Ordering::SeqCst)),
-            InstrumentationEvent::StartQuery { .. } => drop(s.fetch_add(1, Ordering::SeqCst)),
-            _ => {}
+        let (started, prepared) = crate::store::count_prepares(|conn| {
+            for v in [None, None, None, Some(2), Some(3)] {
+                assert!(super::view(conn, "00000000-0000-4000-8000-000000000000", v).unwrap().is_none());
+            }
         });
-        for v in [None, None, None, Some(2), Some(3)] {
-            assert!(super::view(&mut conn, "00000000-0000-4000-8000-000000000000", v).unwrap().is_none());
-        }
-        assert_eq!(started.load(Ordering::SeqCst), 5);
-        assert_eq!(prepared.load(Ordering::SeqCst), 2, "each of the two shapes prepared once, then reused");
+        assert_eq!(started, 5);
+        assert_eq!(prepared, 2, "each of the two shapes prepared once, then reused");
     }
 }

@@ -443,3 +443,25 @@ pub fn now_micros() -> i64 {
 pub fn from_micros(m: i64) -> chrono::NaiveDateTime {
     chrono::DateTime::from_timestamp_micros(m).map(|d| d.naive_utc()).unwrap_or_default()
 }
+
+/// Test support: runs `f` on a connection to a fresh, migrated SQLite file and counts the
+/// statements it started and the ones diesel prepared into its statement cache.
+#[cfg(test)]
+pub(crate) fn count_prepares(f: impl FnOnce(&mut DbConn)) -> (usize, usize) {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let url = DbUrl::parse(&format!("sqlite://{}", dir.path().join("db").display())).unwrap();
+    let store = Store::open(&url, 1).unwrap();
+    store.upgrade().unwrap();
+    let mut conn = store.conn().unwrap();
+    let (started, prepared) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (s, p) = (started.clone(), prepared.clone());
+    conn.set_instrumentation(move |e: InstrumentationEvent<'_>| match e {
+        InstrumentationEvent::CacheQuery { .. } => drop(p.fetch_add(1, Ordering::SeqCst)),
+        InstrumentationEvent::StartQuery { .. } => drop(s.fetch_add(1, Ordering::SeqCst)),
+        _ => {}
+    });
+    f(&mut conn);
+    (started.load(Ordering::SeqCst), prepared.load(Ordering::SeqCst))
+}

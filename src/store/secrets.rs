@@ -559,33 +559,16 @@ pub fn delete_metadatum(conn: &mut DbConn, id: &str, key: &str) -> StoreResult<(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-
-    use diesel::connection::{Connection, InstrumentationEvent};
-
-    use crate::store::{DbUrl, Store};
-
     /// The single-secret look-up is prepared once per connection and then served from diesel's
     /// statement cache (SQLite parses it once), through the multi-backend connection too.
     #[test]
     fn view_is_prepared_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = DbUrl::parse(&format!("sqlite://{}", dir.path().join("db").display())).unwrap();
-        let store = Store::open(&url, 1).unwrap();
-        store.upgrade().unwrap();
-        let mut conn = store.conn().unwrap();
-        let (prepared, started) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let (p, s) = (prepared.clone(), started.clone());
-        conn.set_instrumentation(move |e: InstrumentationEvent<'_>| match e {
-            InstrumentationEvent::CacheQuery { .. } => drop(p.fetch_add(1, Ordering::SeqCst)),
-            InstrumentationEvent::StartQuery { .. } => drop(s.fetch_add(1, Ordering::SeqCst)),
-            _ => {}
+        let (started, prepared) = crate::store::count_prepares(|conn| {
+            for _ in 0..3 {
+                assert!(super::view(conn, "00000000-0000-4000-8000-000000000000", Some("u")).unwrap().is_none());
+            }
         });
-        for _ in 0..3 {
-            assert!(super::view(&mut conn, "00000000-0000-4000-8000-000000000000", Some("u")).unwrap().is_none());
-        }
-        assert_eq!(started.load(Ordering::SeqCst), 3);
-        assert_eq!(prepared.load(Ordering::SeqCst), 1, "prepared for the cache once, then reused");
+        assert_eq!(started, 3);
+        assert_eq!(prepared, 1, "prepared for the cache once, then reused");
     }
 }
