@@ -274,14 +274,11 @@ fn item_error(e: ServiceError) -> Value {
 
 async fn run_op(req: &HttpRequest, st: &web::Data<AppState>, caller: Caller, id: &str, payload: web::Payload, op: Op, with_plaintext: bool) -> Result<HttpResponse, ApiError> {
     let id = key_id(id)?;
-    let b = body(req, payload, OP_BODY_LIMIT).await;
-    let mut batch = false;
-    let flag = &mut batch;
-    let parsed = b.and_then(|b| v::items(op, &b, with_plaintext)).map(|(items, is_batch)| {
-        *flag = is_batch;
-        items
-    });
-    let results = st.read(move |core| ops::run(core, &caller, &id, op, move || parsed)).await?;
+    // Parsed now, reported inside the service call once policy allowed the caller.
+    let parsed = body(req, payload, OP_BODY_LIMIT).await.and_then(|b| v::items(op, &b, with_plaintext));
+    let batch = matches!(parsed, Ok((_, true)));
+    let items = move || parsed.map(|(items, _)| items);
+    let results = st.read(move |core| ops::run(core, &caller, &id, op, items)).await?;
     if batch {
         let out: Vec<Value> = results.into_iter().map(|r| r.map(output_json).unwrap_or_else(item_error)).collect();
         return Ok(HttpResponse::Ok().json(json!({ "batch_results": out })));
