@@ -11,6 +11,8 @@
 
 pub mod schema;
 mod sqlite_qpsg;
+mod liveness;
+pub use liveness::PING_AFTER;
 pub mod secrets;
 pub mod acls;
 pub mod consumers;
@@ -204,12 +206,14 @@ impl DbUrl {
                 sqlite_qpsg::install();
                 diesel::SqliteConnection::establish(&self.driver_url).map(DbConn::Sqlite)
             }
-            Backend::Postgres => {
-                diesel::PgConnection::establish(&self.driver_url).map(DbConn::Postgres)
-            }
-            Backend::Mysql => {
-                diesel::MysqlConnection::establish(&self.driver_url).map(DbConn::Mysql)
-            }
+            Backend::Postgres => diesel::PgConnection::establish(&self.driver_url).map(|mut c| {
+                c.set_instrumentation(liveness::Liveness::new());
+                DbConn::Postgres(c)
+            }),
+            Backend::Mysql => diesel::MysqlConnection::establish(&self.driver_url).map(|mut c| {
+                c.set_instrumentation(liveness::Liveness::new());
+                DbConn::Mysql(c)
+            }),
         };
         res.map_err(|e| {
             StoreError::Connect(format!(
@@ -411,19 +415,36 @@ impl diesel::r2d2::ManageConnection for Manager {
 
     /// Checked at every check-out. An SQLite connection is a file handle that does not go
     /// stale, so it is not pinged (the ping was one more statement per request); a PostgreSQL
-    /// or MySQL one may have been cut by a server restart, so it is.
+    /// or MySQL one may have been cut by a server restart, so it is pinged unless it answered
+    /// a query within [`liveness::PING_AFTER`] (one round trip per request, not two).
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
         use diesel::r2d2::R2D2Connection;
-        if matches!(conn, DbConn::Sqlite(_)) {
+        let fresh = match conn {
+            DbConn::Sqlite(_) => return Ok(()),
+            DbConn::Postgres(c) => liveness_of(c).is_some_and(|l| l.fresh()),
+            DbConn::Mysql(c) => liveness_of(c).is_some_and(|l| l.fresh()),
+        };
+        if fresh {
             return Ok(());
         }
         conn.ping().map_err(diesel::r2d2::Error::QueryError)
     }
 
+    /// Dropped on return: a broken transaction, or a connection a query found cut.
     fn has_broken(&self, conn: &mut DbConn) -> bool {
         use diesel::r2d2::R2D2Connection;
-        conn.is_broken()
+        let cut = match conn {
+            DbConn::Sqlite(_) => false,
+            DbConn::Postgres(c) => liveness_of(c).is_some_and(|l| l.cut()),
+            DbConn::Mysql(c) => liveness_of(c).is_some_and(|l| l.cut()),
+        };
+        cut || conn.is_broken()
     }
+}
+
+/// The [`liveness::Liveness`] that [`DbUrl::establish`] installed on a network connection.
+fn liveness_of(c: &mut impl Connection) -> Option<&liveness::Liveness> {
+    c.instrumentation().downcast_ref::<liveness::Liveness>()
 }
 
 /// Current time, UTC, truncated to microseconds (what the store keeps).

@@ -11,6 +11,7 @@ mod acls_api;
 mod consumers_api;
 mod containers_api;
 mod db_errors;
+mod db_pool;
 mod first_writes;
 mod keys;
 mod group_commit;
