@@ -11,6 +11,7 @@
 
 pub mod schema;
 mod sqlite_qpsg;
+mod checkpoint;
 mod liveness;
 pub use liveness::PING_AFTER;
 pub mod secrets;

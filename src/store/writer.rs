@@ -31,6 +31,7 @@ use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionMa
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::Connection;
 
+use super::checkpoint::{Checkpointer, WRITER_AUTOCHECKPOINT};
 use super::{DbConn, StoreError};
 
 /// The most jobs one transaction takes.
@@ -176,12 +177,25 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the writer thread; `connect` opens (and sets up) its own connection, again after
     /// a failed batch. The thread ends when the last handle is dropped.
+    /// Its WAL checkpoints run on a [`Checkpointer`] thread of their own, on another
+    /// connection from `connect`.
     pub(crate) fn start(
         name: String,
-        connect: impl Fn() -> Result<DbConn, StoreError> + Send + 'static,
+        connect: impl Fn() -> Result<DbConn, StoreError> + Send + Sync + 'static,
     ) -> std::io::Result<Writer> {
+        let connect = std::sync::Arc::new(connect);
+        let c = connect.clone();
+        let checkpointer = Checkpointer::start(format!("{name}-checkpoint"), move || c())?;
         let (tx, rx) = mpsc::channel::<Box<dyn Pending>>();
-        std::thread::Builder::new().name(name).spawn(move || writer_loop(rx, connect))?;
+        std::thread::Builder::new().name(name).spawn(move || {
+            let connect_writer = || {
+                let mut c = connect()?;
+                c.batch_execute(&format!("PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}"))
+                    .map_err(StoreError::Query)?;
+                Ok(c)
+            };
+            writer_loop(rx, connect_writer, &checkpointer)
+        })?;
         Ok(Writer { tx })
     }
 
@@ -209,6 +223,7 @@ impl Writer {
 fn writer_loop(
     rx: mpsc::Receiver<Box<dyn Pending>>,
     connect: impl Fn() -> Result<DbConn, StoreError>,
+    checkpointer: &Checkpointer,
 ) {
     let mut conn: Option<DbConn> = None;
     while let Ok(first) = rx.recv() {
@@ -231,7 +246,9 @@ fn writer_loop(
             }
         }
         let c = conn.as_mut().expect("connected above");
-        if !run_batch(c, batch) {
+        if run_batch(c, batch) {
+            checkpointer.nudge();
+        } else {
             // Whatever state the connection is in, the next batch starts on a fresh one.
             conn = None;
         }

@@ -66,6 +66,41 @@ fn pooled_sqlite_connections_run_synchronous_full() {
     assert_eq!(sync, 2);
 }
 
+/// The writer does not checkpoint the WAL inside its commits (that stalled the batch behind
+/// it); a checkpointer thread copies the committed pages into the database file soon after.
+#[test]
+fn the_wal_is_checkpointed_off_the_writer_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(dir.path(), Duration::from_secs(5));
+    let autocheckpoint = store
+        .write(|c| -> Result<i64, E> {
+            #[derive(QueryableByName)]
+            struct W {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                wal_autocheckpoint: i64,
+            }
+            Ok(diesel::sql_query("PRAGMA wal_autocheckpoint").get_result::<W>(c)?.wal_autocheckpoint)
+        })
+        .unwrap();
+    assert!(autocheckpoint >= 10_000, "the writer checkpoints inline only as a backstop: {autocheckpoint}");
+    for x in 0..20 {
+        store.write(move |c| insert(c, x)).unwrap();
+    }
+    // `immutable=1` reads the database file alone, not the WAL: the rows are there only once a
+    // checkpoint copied them (20 small commits are far below any auto-checkpoint threshold).
+    let main_file = format!("file:{}?immutable=1", dir.path().join("gc.db").display());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = diesel::SqliteConnection::establish(&main_file).unwrap();
+        let n = diesel::sql_query("SELECT count(*) AS n FROM gc").get_result::<N>(&mut c).map(|r| r.n).unwrap_or(-1);
+        if n == 20 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the database file has {n} of the 20 committed rows");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Jobs queued behind a slow one form one batch; the failing ones (every fourth) are rolled
 /// back alone, the others land; each caller, once answered, already sees its row from another
 /// connection (no answer before the commit).
