@@ -303,8 +303,22 @@ pub enum Scope<'a> {
     /// A project's own secrets.
     Project(&'a str),
     /// Secrets from any project whose ACLs list this user (`acl_only=true`), found through
-    /// `ix_acl_users_user` in a subquery rather than loaded into an id list first.
+    /// `ix_acl_users_user` in a subquery (SQLite, MySQL).
     SharedWith(&'a str),
+    /// The same secrets by their ids, loaded first (PostgreSQL: `id = ANY($1)` probes the
+    /// primary key, where the `IN (subquery)` form made it hash the whole table).
+    Ids(&'a [String]),
+}
+
+/// The ids of the secrets whose ACLs list `user`.
+fn shared_ids(conn: &mut DbConn, user: &str) -> QueryResult<Vec<String>> {
+    use super::schema::{acl_users, acls};
+    acl_users::table
+        .inner_join(acls::table.on(acls::id.eq(acl_users::acl_id)))
+        .filter(acl_users::user_id.eq(user))
+        .filter(acls::entity_type.eq("secret"))
+        .select(acls::entity_id)
+        .load(conn)
 }
 
 fn filtered<'a>(
@@ -324,6 +338,7 @@ fn filtered<'a>(
                 .select(acls::entity_id);
             q.filter(secrets::id.eq_any(shared))
         }
+        Scope::Ids(ids) => q.filter(secrets::id.eq_any(*ids)),
     };
     let mut q = q
         .filter(secrets::deleted_at.is_null())
@@ -356,6 +371,15 @@ pub fn list(
     page: Page,
 ) -> StoreResult<(Vec<Secret>, i64)> {
     let now = now_micros();
+    if let Scope::SharedWith(user) = scope {
+        // The shared secrets are the caller's ACL entries, whatever the size of their projects:
+        // one pass over them gives the page and (as a window count) the total.
+        if matches!(conn, DbConn::Postgres(_)) {
+            let ids = shared_ids(conn, user)?;
+            return shared_page(conn, Scope::Ids(&ids), f, page, now);
+        }
+        return shared_page(conn, scope, f, page, now);
+    }
     let total: i64 = match scope {
         Scope::Project(p) if unfiltered(f) => live_unexpired(conn, p, now)?,
         _ => filtered(&scope, f, now).count().get_result(conn)?,
@@ -363,7 +387,32 @@ pub fn list(
     if total <= page.offset {
         return Ok((Vec::new(), total));
     }
-    let mut q = filtered(&scope, f, now);
+    let rows: Vec<SecretRow> = ordered(filtered(&scope, f, now), f)
+        .offset(page.offset)
+        .limit(page.limit)
+        .select(SecretRow::as_select())
+        .load(conn)?;
+    Ok((rows.into_iter().map(Secret::from).collect(), total))
+}
+
+/// A page of the secrets shared with the caller, with the total from the same query
+/// (`COUNT(*) OVER ()`); a page past the end has no row to carry it, so it counts alone.
+fn shared_page(conn: &mut DbConn, scope: Scope, f: &SecretFilter, page: Page, now: i64) -> StoreResult<(Vec<Secret>, i64)> {
+    let rows: Vec<(SecretRow, i64)> = ordered(filtered(&scope, f, now), f)
+        .offset(page.offset)
+        .limit(page.limit)
+        .select((SecretRow::as_select(), diesel::dsl::sql::<diesel::sql_types::BigInt>("COUNT(*) OVER ()")))
+        .load(conn)?;
+    let total = match rows.first() {
+        Some((_, total)) => *total,
+        None if page.offset == 0 => 0,
+        None => filtered(&scope, f, now).count().get_result(conn)?,
+    };
+    Ok((rows.into_iter().map(|(r, _)| Secret::from(r)).collect(), total))
+}
+
+/// The requested sort keys, then the stable default and tie-break order: oldest first.
+fn ordered<'a>(mut q: secrets::BoxedQuery<'a, Db>, f: &SecretFilter) -> secrets::BoxedQuery<'a, Db> {
     for (key, desc) in &f.sort {
         q = match (key, desc) {
             (SecretSortKey::Algorithm, false) => q.then_order_by(secrets::algorithm.asc()),
@@ -386,11 +435,7 @@ pub fn list(
             (SecretSortKey::Updated, true) => q.then_order_by(secrets::updated_at.desc()),
         };
     }
-    // Stable default and tie-break order: oldest first.
-    q = q.then_order_by(secrets::created_at.asc()).then_order_by(secrets::id.asc());
-    let rows: Vec<SecretRow> =
-        q.offset(page.offset).limit(page.limit).select(SecretRow::as_select()).load(conn)?;
-    Ok((rows.into_iter().map(Secret::from).collect(), total))
+    q.then_order_by(secrets::created_at.asc()).then_order_by(secrets::id.asc())
 }
 
 /// No condition on the rows (a sort order changes no total).

@@ -533,6 +533,13 @@ async fn acl_only_lists_secrets_shared_with_the_caller() {
     assert_eq!(l["secrets"].as_array().unwrap().len(), 1);
     assert_eq!(l["total"], 2);
     assert!(l["next"].as_str().unwrap().contains("acl_only=true"), "{l}");
+    let l = list(&s, dave, "?acl_only=true&limit=1&offset=1").await;
+    assert_eq!(ids_of(&l), vec![s3.clone()], "oldest first: s1, then s3");
+    assert_eq!(l["total"], 2);
+    // A page past the end has no row to carry the total: it is still the shared count.
+    let l = list(&s, dave, "?acl_only=true&limit=1&offset=5").await;
+    assert_eq!(l["secrets"], json!([]));
+    assert_eq!(l["total"], 2, "{l}");
     // Not shared → not listed; the caller's own project secrets are not in it either.
     assert!(!ids_of(&list(&s, dave, "?acl_only=true").await).contains(&own));
     // Otherwise the project's own secrets.
