@@ -347,20 +347,19 @@ pub fn page(pairs: &[(String, String)], st: &AppState) -> Page {
     Page { offset, limit: limit.clamp(1, d.max_limit_paging) }
 }
 
-/// A paged collection body: `{"<name>": [...], "total": N, ["next"], ["previous"]}`.
-pub fn paged_body(
-    name: &str,
-    items: Vec<Value>,
+/// A paged collection body: `{"<name>": [...], "total": N, ["next"], ["previous"]}`, with
+/// its keys in sorted order (as the `serde_json::Map` it replaced wrote them). The items are
+/// serialized once, straight from their own types (no `Value` tree per item).
+pub fn paged_body<T: serde::Serialize>(
+    name: &'static str,
+    items: Vec<T>,
     total: i64,
     page: Page,
     link_base: &str,
     extra: &[(String, String)],
-) -> Value {
-    let mut m = serde_json::Map::new();
-    let empty = items.is_empty();
-    m.insert(name.to_string(), Value::Array(items));
-    m.insert("total".to_string(), Value::from(total));
-    if !empty {
+) -> Paged<T> {
+    let (mut next, mut previous) = (None, None);
+    if !items.is_empty() {
         let link = |offset: i64| {
             let mut ser = url::form_urlencoded::Serializer::new(String::new());
             ser.append_pair("limit", &page.limit.to_string());
@@ -371,13 +370,50 @@ pub fn paged_body(
             format!("{link_base}?{}", ser.finish())
         };
         if total > page.offset + page.limit {
-            m.insert("next".into(), Value::String(link(page.offset + page.limit)));
+            next = Some(link(page.offset + page.limit));
         }
         if page.offset > 0 {
-            m.insert("previous".into(), Value::String(link((page.offset - page.limit).max(0))));
+            previous = Some(link((page.offset - page.limit).max(0)));
         }
     }
-    Value::Object(m)
+    Paged { name, items, total, next, previous }
+}
+
+/// See [`paged_body`].
+pub struct Paged<T> {
+    name: &'static str,
+    items: Vec<T>,
+    total: i64,
+    next: Option<String>,
+    previous: Option<String>,
+}
+
+impl<T: serde::Serialize> serde::Serialize for Paged<T> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        enum V<'a, T> {
+            Items(&'a [T]),
+            Total(i64),
+            Link(&'a str),
+        }
+        let mut entries: Vec<(&str, V<'_, T>)> = vec![(self.name, V::Items(&self.items)), ("total", V::Total(self.total))];
+        if let Some(n) = &self.next {
+            entries.push(("next", V::Link(n)));
+        }
+        if let Some(p) = &self.previous {
+            entries.push(("previous", V::Link(p)));
+        }
+        entries.sort_by_key(|(k, _)| *k);
+        let mut m = ser.serialize_map(Some(entries.len()))?;
+        for (k, v) in &entries {
+            match v {
+                V::Items(items) => m.serialize_entry(k, items)?,
+                V::Total(t) => m.serialize_entry(k, t)?,
+                V::Link(l) => m.serialize_entry(k, l)?,
+            }
+        }
+        m.end()
+    }
 }
 
 /// Python's `repr()` of a JSON value, for jsonschema-style messages.

@@ -3,7 +3,6 @@
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
-use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::error::{respond, ApiError};
@@ -266,13 +265,8 @@ async fn list_inner(req: HttpRequest, st: web::Data<AppState>, caller: Caller) -
     let with_consumers = api_version(&req) >= ApiVersion(1);
     let (rows, total) = st.read(move |core| svc::list_for(core, &caller, query, pg, with_consumers)).await?;
     let base = base_href(&req, &st);
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|(s, c)| {
-            serde_json::to_value(secret_json(s, &base, with_consumers.then_some(c.as_slice())))
-                .unwrap_or(Value::Null)
-        })
-        .collect();
+    let items: Vec<SecretJson> =
+        rows.iter().map(|(s, c)| secret_json(s, &base, with_consumers.then_some(c.as_slice()))).collect();
     let extra: Vec<(String, String)> =
         q.into_iter().filter(|(k, _)| k != "limit" && k != "offset").collect();
     Ok(HttpResponse::Ok().json(paged_body("secrets", items, total, pg, &format!("{base}/v1/secrets"), &extra)))
