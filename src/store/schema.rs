@@ -284,4 +284,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     secret_stores,
     project_secret_store,
     transport_keys,
+    secret_counts,
 );

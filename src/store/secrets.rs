@@ -454,16 +454,21 @@ fn unfiltered(f: &SecretFilter) -> bool {
 /// live ones (`secret_counts`), less the live ones already expired (an index range over
 /// `ix_secrets_live_count`, as long as the expired-but-undeleted rows). The same number as
 /// [`count_live_rows`].
+/// One statement: each shard row carries the expired count as a scalar subquery. (No shard
+/// row: the project never had a live secret, so none is expired either.)
 pub fn live_unexpired(conn: &mut DbConn, project: &str, now: i64) -> QueryResult<i64> {
-    let shards: Vec<i64> =
-        secret_counts::table.filter(secret_counts::project_id.eq(project)).select(secret_counts::live).load(conn)?;
-    let expired: i64 = secrets::table
+    let expired = secrets::table
         .filter(secrets::project_id.eq(project))
         .filter(secrets::deleted_at.is_null())
         .filter(secrets::expiration.le(now))
-        .count()
-        .get_result(conn)?;
-    Ok(shards.iter().sum::<i64>() - expired)
+        .select(diesel::dsl::count_star())
+        .single_value();
+    let shards: Vec<(i64, Option<i64>)> = secret_counts::table
+        .filter(secret_counts::project_id.eq(project))
+        .select((secret_counts::live, expired))
+        .load(conn)?;
+    let expired = shards.first().and_then(|(_, e)| *e).unwrap_or(0);
+    Ok(shards.iter().map(|(live, _)| live).sum::<i64>() - expired)
 }
 
 /// Live consumers of the given secrets, in creation order, keyed by secret id.
