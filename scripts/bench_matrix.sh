@@ -24,7 +24,8 @@
 #                          postgresql://portcullis_test:portcullis_test@127.0.0.1:5432/portcullis_tbench?sslmode=disable
 #                          (loopback: no TLS, whose cost is not the server's)
 #      BENCH_BIG           rows of the big project (default 100000)
-#      BENCH_CPU           "1" to print the server's CPU use per route too
+#      BENCH_CPU           "1" to print the server's CPU use per route too (and on PostgreSQL the
+#                          database server's, summed over its processes)
 #      BENCH_PERF_DIR      a folder: `perf record` (cpu-clock) the server during each route into
 #                          DIR/<backend>-<n>.data (`perf report -i … --no-children --sort dso,sym`)
 set -euo pipefail
@@ -149,6 +150,15 @@ wrk.headers["Content-Type"] = "application/json"
 LUA
 
 cpu_of() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime, in clock ticks
+db_cpu() { # the PostgreSQL server's processes (backends and helpers), in clock ticks
+    [ "$BACKEND" = postgres ] || { echo 0; return; }
+    local t=0 f
+    for f in /proc/[0-9]*/stat; do
+        read -r -a st < "$f" 2>/dev/null || continue
+        [ "${st[1]}" = "(postgres)" ] && t=$((t + st[13] + st[14]))
+    done
+    echo "$t"
+}
 TICKS=$(getconf CLK_TCK)
 V1=""
 run() { # name, wrk args...
@@ -161,9 +171,9 @@ run() { # name, wrk args...
         perf_pid=$!
         sleep 0.3
     fi
-    c0=$(cpu_of "$SPID")
+    c0=$(cpu_of "$SPID"); d0=$(db_cpu)
     out=$(wrk -t2 -c"$CONN" -d"${DUR}s" --latency "$@" 2>&1)
-    c1=$(cpu_of "$SPID")
+    c1=$(cpu_of "$SPID"); d1=$(db_cpu)
     if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true; fi
     rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
     p50=$(awk '/ 50%/ {print $2}' <<<"$out")
@@ -176,6 +186,7 @@ run() { # name, wrk args...
     [ "${BENCH_CPU:-0}" = 1 ] && rss="$rss $(awk '/RssAnon/ {a=$2} /RssFile/ {f=$2} END {printf "(anon %d file %d)", a / 1024, f / 1024}' "/proc/$SPID/status")"
     if [ "${BENCH_CPU:-0}" = 1 ]; then
         cpu=$(awk -v c="$((c1 - c0))" -v t="$TICKS" -v n="$rps" -v d="$DUR" 'BEGIN { printf "  cpu %4.0f%% %6.0f us/req", 100 * c / t / d, 1e6 * c / t / (n * d) }')
+        [ "$BACKEND" = postgres ] && cpu="$cpu$(awk -v c="$((d1 - d0))" -v t="$TICKS" -v n="$rps" -v d="$DUR" 'BEGIN { printf "  db %4.0f%% %5.0f us/req", 100 * c / t / d, 1e6 * c / t / (n * d) }')"
     fi
     printf '%-34s %10s req/s %7s   p50 %8s  p99 %8s   rss %s%s  %s\n' "$name" "$rps" "$frac" "$p50" "$p99" "$rss" "$cpu" "$errs"
 }
