@@ -332,7 +332,7 @@ pub fn list(
         None => repo::Scope::Project(project),
         Some(u) => repo::Scope::SharedWith(u),
     };
-    let (rows, total) = repo::list(&mut conn, scope, filter, page)?;
+    let (rows, total) = repo::list(&mut conn, scope, filter, page, &core.store.kept_counts)?;
     let mut cons = if with_consumers {
         let ids: Vec<&str> = rows.iter().map(|s| s.id.as_str()).collect();
         repo::consumers_of(&mut conn, &ids)?

@@ -256,6 +256,9 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for ConnSetup {
     }
 }
 
+/// Projects whose expired-secret counts a server keeps.
+const KEPT_COUNTS: usize = 10_000;
+
 /// The connection pool plus what we know about its backend.
 #[derive(Clone)]
 pub struct Store {
@@ -263,6 +266,9 @@ pub struct Store {
     pub backend: Backend,
     /// SQLite files: the group-commit writer, started on the first [`Store::write`].
     writer: Option<Arc<WriterSlot>>,
+    /// Projects' expired-but-undeleted secret counts, kept while exact (see
+    /// [`secrets::KeptCounts`]).
+    pub kept_counts: Arc<secrets::KeptCounts>,
 }
 
 struct WriterSlot {
@@ -299,7 +305,7 @@ impl Store {
         let writer = (url.backend == Backend::Sqlite && url.driver_url != ":memory:").then(|| {
             Arc::new(WriterSlot { url: url.clone(), busy_timeout_ms, writer: OnceLock::new() })
         });
-        Ok(Store { pool, backend: url.backend, writer })
+        Ok(Store { pool, backend: url.backend, writer, kept_counts: Arc::new(secrets::KeptCounts::new(KEPT_COUNTS)) })
     }
 
     /// Runs a write `job` in a transaction and returns once that transaction has committed (or

@@ -38,6 +38,7 @@ diesel::table! {
         project_id -> Text,
         shard -> Integer,
         live -> BigInt,
+        changes -> BigInt,
     }
 }
 

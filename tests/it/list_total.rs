@@ -54,6 +54,35 @@ async fn the_total_follows_creates_deletes_expiry_and_sql_writes() {
     // A filtered list still counts its rows; the same rows here.
     assert_eq!(total(&s, &p, "&name=t%25").await, 4);
 
+    // SQL writes that touch only expired rows leave the total as it is while the live count
+    // moves: a server that keeps the expired count must see them (the project's version moves).
+    {
+        let mut c = store.conn().unwrap();
+        let long_ago = portcullis::store::now_micros() - 3_600_000_000;
+        diesel::insert_into(secrets::table)
+            .values((
+                secrets::id.eq(uuid::Uuid::new_v4().to_string()),
+                secrets::project_id.eq(&p),
+                secrets::secret_type.eq("opaque"),
+                secrets::status.eq("ACTIVE"),
+                secrets::expiration.eq(Some(long_ago)),
+                secrets::created_at.eq(long_ago),
+                secrets::updated_at.eq(long_ago),
+            ))
+            .execute(&mut *c)
+            .unwrap();
+    }
+    assert_eq!(total(&s, &p, "").await, 4, "an expired row imported in SQL");
+    {
+        let mut c = store.conn().unwrap();
+        diesel::update(secrets::table.filter(secrets::project_id.eq(&p)).filter(secrets::name.eq("soon")))
+            .set(secrets::deleted_at.eq(Some(portcullis::store::now_micros())))
+            .execute(&mut *c)
+            .unwrap();
+    }
+    assert_eq!(total(&s, &p, "").await, 4, "the expired one deleted in SQL");
+    assert_eq!(counted(&store, &p), (4, 4));
+
     // Writes made in SQL (an operator's fix, a restore) are counted by the triggers too.
     let mut c = store.conn().unwrap();
     let now = portcullis::store::now_micros();
