@@ -107,7 +107,8 @@ pub struct SecretView {
 pub fn view(conn: &mut DbConn, id: &str, caller: Option<&str>) -> StoreResult<Option<SecretView>> {
     use super::schema::{acl_users, acls};
     let user = caller.unwrap_or("");
-    let row: Option<(SecretRow, Option<bool>, Option<String>, Option<String>, Option<Vec<u8>>)> = secrets::table
+    type Row = (SecretRow, Option<bool>, Option<String>, Option<String>, Option<Vec<u8>>);
+    let rows: Vec<Row> = super::native!(conn, |c| secrets::table
         .left_join(
             acls::table.on(acls::entity_id
                 .eq(secrets::id)
@@ -124,9 +125,8 @@ pub fn view(conn: &mut DbConn, id: &str, caller: Option<&str>) -> StoreResult<Op
             secrets::kek_id,
             secrets::cypher_text,
         ))
-        .load(conn)?
-        .into_iter()
-        .next();
+        .load(c))?;
+    let row = rows.into_iter().next();
     Ok(row.map(|(row, project_access, listed, kek_id, cypher_text)| SecretView {
         secret: Secret::from(row),
         acl: super::acls::ReadFacts { project_access, caller_listed: caller.is_some() && listed.is_some() },
@@ -388,6 +388,19 @@ pub fn list(
     if total <= page.offset {
         return Ok((Vec::new(), total));
     }
+    if let (Scope::Project(p), true) = (&scope, unfiltered(f) && f.sort.is_empty()) {
+        // The common page (no filter, default order) as a static query, run natively.
+        let rows: Vec<SecretRow> = super::native!(conn, |c| secrets::table
+            .filter(secrets::project_id.eq(*p))
+            .filter(secrets::deleted_at.is_null())
+            .filter(secrets::expiration.is_null().or(secrets::expiration.gt(now)))
+            .order((secrets::created_at.asc(), secrets::id.asc()))
+            .offset(page.offset)
+            .limit(page.limit)
+            .select(SecretRow::as_select())
+            .load(c))?;
+        return Ok((rows.into_iter().map(Secret::from).collect(), total));
+    }
     let rows: Vec<SecretRow> = ordered(filtered(&scope, f, now), f)
         .offset(page.offset)
         .limit(page.limit)
@@ -522,10 +535,10 @@ impl KeptCounts {
     pub fn live_unexpired(&self, conn: &mut DbConn, project: &str, now: i64) -> QueryResult<i64> {
         if let Some(k) = self.kept.get(project) {
             if now < k.until {
-                let shards: Vec<(i64, i64)> = secret_counts::table
+                let shards: Vec<(i64, i64)> = super::native!(conn, |c| secret_counts::table
                     .filter(secret_counts::project_id.eq(project))
                     .select((secret_counts::live, secret_counts::changes))
-                    .load(conn)?;
+                    .load(c))?;
                 if shards.iter().map(|s| s.1).sum::<i64>() == k.version {
                     return Ok(shards.iter().map(|s| s.0).sum::<i64>() - k.expired);
                 }
@@ -593,11 +606,11 @@ pub fn consumer_count(conn: &mut DbConn, id: &str) -> StoreResult<i64> {
 // ---- user metadata -------------------------------------------------------------------------
 
 pub fn metadata(conn: &mut DbConn, id: &str) -> StoreResult<Vec<(String, String)>> {
-    Ok(secret_user_metadata::table
+    Ok(super::native!(conn, |c| secret_user_metadata::table
         .filter(secret_user_metadata::secret_id.eq(id))
         .order(secret_user_metadata::meta_key.asc())
         .select((secret_user_metadata::meta_key, secret_user_metadata::meta_value))
-        .load(conn)?)
+        .load(c))?)
 }
 
 pub fn metadatum(conn: &mut DbConn, id: &str, key: &str) -> StoreResult<Option<String>> {
