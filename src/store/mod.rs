@@ -265,7 +265,11 @@ impl CustomizeConnection<DbConn, diesel::r2d2::Error> for ConnSetup {
                     ))
                     .map_err(diesel::r2d2::Error::QueryError);
             }
-            Backend::Postgres => "SET TIME ZONE 'UTC'",
+            // Generic plans: PostgreSQL re-planned the list's page at every execution (a bound
+            // LIMIT makes the generic plan look dearer than a custom one, so it never switched),
+            // and the planning cost three times the execution. Every statement here filters on
+            // indexed keys; no plan depends on a bound value. (PostgreSQL 12 or later.)
+            Backend::Postgres => "SET TIME ZONE 'UTC'; SET plan_cache_mode = force_generic_plan",
             // READ COMMITTED (as PostgreSQL's default): a count taken after a row lock sees
             // what committed before the lock, which the quota checks rely on.
             Backend::Mysql => "SET time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
