@@ -33,6 +33,8 @@ mod checkpoint;
 mod liveness;
 pub use liveness::PING_AFTER;
 pub mod secrets;
+mod secret_list;
+mod secret_totals;
 pub mod acls;
 pub mod consumers;
 pub mod containers;
