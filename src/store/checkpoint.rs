@@ -23,23 +23,32 @@ pub const EVERY: Duration = Duration::from_millis(100);
 /// commit checkpoint inline again.
 pub const WRITER_AUTOCHECKPOINT: u32 = 10_000;
 
-/// The handle the writer keeps: nudges coalesce into one pending checkpoint.
+/// The handle the writer keeps: nudges coalesce into one pending checkpoint. Dropping it
+/// ends the thread and waits for it, so its connection is closed when the writer's is.
 pub(crate) struct Checkpointer {
-    tx: mpsc::SyncSender<()>,
+    tx: Option<mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Checkpointer {
-    /// Starts the thread; `connect` opens its connection (again after an error). The thread
-    /// ends with the handle.
+    /// Starts the thread; `connect` opens its connection (again after an error).
     pub(crate) fn start(
         name: String,
         connect: impl Fn() -> Result<DbConn, StoreError> + Send + 'static,
     ) -> std::io::Result<Checkpointer> {
         let (tx, rx) = mpsc::sync_channel::<()>(1);
-        std::thread::Builder::new().name(name).spawn(move || {
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
             let mut conn: Option<DbConn> = None;
+            let mut last: Option<Instant> = None;
             while rx.recv().is_ok() {
-                let started = Instant::now();
+                // At most one checkpoint per EVERY; nudges meanwhile join this one. The
+                // handle's drop ends the wait at once.
+                if let Some(t) = last {
+                    if !wait_until(&rx, t + EVERY) {
+                        return;
+                    }
+                }
+                last = Some(Instant::now());
                 if conn.is_none() {
                     conn = connect().map_err(|e| tracing::warn!("WAL checkpointer: {e}")).ok();
                 }
@@ -49,14 +58,39 @@ impl Checkpointer {
                         conn = None;
                     }
                 }
-                std::thread::sleep(EVERY.saturating_sub(started.elapsed()));
             }
         })?;
-        Ok(Checkpointer { tx })
+        Ok(Checkpointer { tx: Some(tx), thread: Some(thread) })
     }
 
     /// After a commit: a checkpoint soon (a no-op if one is already pending).
     pub(crate) fn nudge(&self) {
-        let _ = self.tx.try_send(());
+        if let Some(tx) = &self.tx {
+            let _ = tx.try_send(());
+        }
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Waits until `deadline`, taking the nudges that come meanwhile. False when the handle is gone.
+fn wait_until(rx: &mpsc::Receiver<()>, deadline: Instant) -> bool {
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        match rx.recv_timeout(deadline - now) {
+            Ok(()) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => return true,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+        }
     }
 }

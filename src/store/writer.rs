@@ -169,9 +169,24 @@ where
     }
 }
 
-/// The handle a store keeps: the job queue of its writer thread.
+/// The handle a store keeps: the job queue of its writer thread. Dropping the last one ends
+/// the thread (and its checkpointer) and waits for them, so that a stopped server has closed
+/// every connection to its database.
 pub(crate) struct Writer {
-    tx: mpsc::Sender<Box<dyn Pending>>,
+    tx: Option<mpsc::Sender<Box<dyn Pending>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            // Not from the writer itself (a job holding the last handle): it ends on its own.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 impl Writer {
@@ -187,7 +202,7 @@ impl Writer {
         let c = connect.clone();
         let checkpointer = Checkpointer::start(format!("{name}-checkpoint"), move || c())?;
         let (tx, rx) = mpsc::channel::<Box<dyn Pending>>();
-        std::thread::Builder::new().name(name).spawn(move || {
+        let thread = std::thread::Builder::new().name(name).spawn(move || {
             let connect_writer = || {
                 let mut c = connect()?;
                 c.batch_execute(&format!("PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT}"))
@@ -196,7 +211,7 @@ impl Writer {
             };
             writer_loop(rx, connect_writer, &checkpointer)
         })?;
-        Ok(Writer { tx })
+        Ok(Writer { tx: Some(tx), thread: Some(thread) })
     }
 
     /// Queues `f` and waits for its answer (after its batch's commit). A panic in `f` is
@@ -209,7 +224,8 @@ impl Writer {
     {
         let (reply, answer) = mpsc::sync_channel(1);
         let gone = || E::from(DieselError::BrokenTransactionManager);
-        if self.tx.send(Box::new(Job { f, reply })).is_err() {
+        let Some(tx) = &self.tx else { return Err(gone()) };
+        if tx.send(Box::new(Job { f, reply })).is_err() {
             return Err(gone());
         }
         match answer.recv() {

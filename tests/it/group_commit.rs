@@ -101,6 +101,20 @@ fn the_wal_is_checkpointed_off_the_writer_thread() {
     }
 }
 
+/// A dropped store has closed every connection, the writer's and the checkpointer's included
+/// (a stopped server leaves no thread holding its database): the last close removes the WAL.
+#[test]
+fn dropping_the_store_closes_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(dir.path(), Duration::from_secs(5));
+    for x in 0..5 {
+        store.write(move |c| insert(c, x)).unwrap();
+    }
+    assert!(dir.path().join("gc.db-wal").exists());
+    drop(store);
+    assert!(!dir.path().join("gc.db-wal").exists(), "a connection outlived the store");
+}
+
 /// Jobs queued behind a slow one form one batch; the failing ones (every fourth) are rolled
 /// back alone, the others land; each caller, once answered, already sees its row from another
 /// connection (no answer before the commit).
