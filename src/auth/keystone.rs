@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::capped::{self, without_url};
 use super::RequestContext;
 use crate::cache::Expiring;
 use crate::config::KeystoneSection;
@@ -207,7 +208,7 @@ impl KeystoneAuth {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
             .ok_or_else(|| KsFailure::Unavailable("Keystone sent no X-Subject-Token".into()))?;
-        let env: TokenEnvelope = r.json().await.map_err(|e| KsFailure::Unavailable(format!("Keystone token body: {e}")))?;
+        let env: TokenEnvelope = capped::json(r, capped::MAX_BODY).await.map_err(|e| KsFailure::Unavailable(format!("Keystone token body: {e}")))?;
         let info = TokenInfo::from(env.token);
         // Renew a minute before expiry (or after 10 minutes when Keystone gives no expiry).
         let life = info
@@ -247,8 +248,7 @@ impl KeystoneAuth {
             }
             match r.status().as_u16() {
                 200 => {
-                    let env: TokenEnvelope = r
-                        .json()
+                    let env: TokenEnvelope = capped::json(r, capped::MAX_BODY)
                         .await
                         .map_err(|e| KsFailure::Unavailable(format!("Keystone token body: {e}")))?;
                     return Ok(Arc::new(TokenInfo::from(env.token)));
@@ -334,20 +334,5 @@ impl KeystoneAuth {
             client_cert: None,
             workload: None,
         }))
-    }
-}
-
-/// reqwest errors print the URL; keep the message to the cause.
-fn without_url(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    if let Some(u) = e.url() {
-        s = s.replace(u.as_str(), "");
-    }
-    if e.is_timeout() {
-        "timed out".into()
-    } else if e.is_connect() {
-        "connection refused or failed".into()
-    } else {
-        s
     }
 }

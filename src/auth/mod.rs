@@ -1,6 +1,7 @@
 //! Request -> RequestContext. One module per method: `noauth` (development) and `keystone`,
 //! and `oidc` (workload JWTs from trusted issuers), an extra door beside either of them.
 
+pub mod capped;
 pub mod keystone;
 pub mod noauth;
 pub mod oidc;

@@ -177,6 +177,7 @@ pub fn assert_not_logged(tokens: &[&str]) {
 /// A Portcullis server (noauth base strategy, the legacy policy of the HTTP suites) that trusts
 /// `issuers`.
 pub async fn server(issuers: Vec<IssuerConf>) -> crate::common::TestServer {
+    capture_log();
     crate::common::start_with(move |c| {
         c.oidc.issuers = issuers;
         c.oidc.http_timeout_seconds = 2;

@@ -248,3 +248,62 @@ async fn the_oidc_door_works_beside_keystone_too() {
     assert_eq!(r.status(), 503);
     assert_not_logged(&[&token]);
 }
+
+/// A loopback "issuer" whose discovery is sound and whose JWKS never ends (no Content-Length,
+/// 64 MiB of JSON whitespace): how much it sent before the server hung up.
+async fn flooding_issuer() -> (String, tokio::task::JoinHandle<usize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", l.local_addr().unwrap());
+    let issuer = base.clone();
+    let task = tokio::spawn(async move {
+        let mut sent_jwks = 0usize;
+        for _ in 0..2 {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut head = vec![0u8; 4096];
+            let n = s.read(&mut head).await.unwrap();
+            let head = String::from_utf8_lossy(&head[..n]).into_owned();
+            if head.starts_with("GET /.well-known/openid-configuration") {
+                let body = json!({"issuer": base, "jwks_uri": format!("{base}/jwks")}).to_string();
+                let r = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                s.write_all(r.as_bytes()).await.unwrap();
+                continue;
+            }
+            assert!(head.starts_with("GET /jwks"), "{head}");
+            s.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n{\"keys\": [").await.unwrap();
+            let chunk = vec![b' '; 64 * 1024];
+            while sent_jwks < 64 << 20 {
+                if s.write_all(&chunk).await.is_err() {
+                    break;
+                }
+                sent_jwks += chunk.len();
+            }
+        }
+        sent_jwks
+    });
+    (issuer, task)
+}
+
+#[tokio::test]
+async fn an_issuer_whose_jwks_has_no_end_is_unavailable_and_is_not_read_whole() {
+    let (issuer, sent) = flooding_issuer().await;
+    let conf = portcullis::auth::oidc::config::IssuerConf {
+        issuer: issuer.clone(),
+        audiences: vec!["urn:portcullis".into()],
+        project: Some(common::project()),
+        project_claim: None,
+        subject_claim: "sub".into(),
+        groups_claim: None,
+        roles: vec!["creator".into()],
+        algorithms: vec!["RS256".into()],
+        leeway_seconds: 30,
+        jwks_refresh_min_seconds: 60,
+    };
+    let s = server(vec![conf]).await;
+    let r = bearer(&s, Method::GET, "/v1/secrets", &token_claiming(&issuer)).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let sent = tokio::time::timeout(Duration::from_secs(10), sent).await.expect("the server hung up").unwrap();
+    // The server stops reading at 1 MiB; what the issuer got out is that plus socket buffers.
+    assert!(sent < 16 << 20, "the server read {sent} bytes of the JWKS");
+    assert!(crate::provider::log().contains("JWKS: body larger than 1048576 bytes"), "the cause is logged");
+}

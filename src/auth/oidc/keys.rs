@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 use openidconnect::core::CoreJsonWebKeySet;
-use openidconnect::JsonWebKeySetUrl;
 use serde::Deserialize;
 
 use super::config::IssuerConf;
+use crate::auth::capped::{self, without_url as cause};
 use super::OidcFailure;
 
 /// After a failed discovery or JWKS fetch, tokens of that issuer get 503 without a new attempt
@@ -187,7 +187,8 @@ impl Issuer {
         }
     }
 
-    /// Discovery (once it succeeded, the JWKS URL is kept) and the JWKS through `openidconnect`.
+    /// Discovery (once it succeeded, the JWKS URL is kept) and the JWKS (parsed by `openidconnect`),
+    /// each body at most `capped::MAX_BODY`.
     async fn fetch_keys(&self, st: &mut FetchState, http: &reqwest::Client) -> Result<Vec<Arc<VerifyKey>>, String> {
         let jwks_uri = match &st.jwks_uri {
             Some(u) => u.clone(),
@@ -197,16 +198,11 @@ impl Issuer {
                 u
             }
         };
-        let url = JsonWebKeySetUrl::new(jwks_uri).map_err(|e| format!("jwks_uri: {e}"))?;
-        let set = CoreJsonWebKeySet::fetch_async(&url, http).await.map_err(|e| {
-            let mut s = format!("JWKS: {e}");
-            let mut src = std::error::Error::source(&e);
-            while let Some(c) = src {
-                s.push_str(&format!(": {c}"));
-                src = c.source();
-            }
-            s
-        })?;
+        let r = http.get(&jwks_uri).header("Accept", "application/json").send().await.map_err(|e| format!("JWKS: {}", cause(&e)))?;
+        if !r.status().is_success() {
+            return Err(format!("JWKS: HTTP {}", r.status()));
+        }
+        let set: CoreJsonWebKeySet = capped::json(r, capped::MAX_BODY).await.map_err(|e| format!("JWKS: {e}"))?;
         let keys: Vec<Arc<VerifyKey>> = set
             .keys()
             .iter()
@@ -231,7 +227,7 @@ impl Issuer {
         if !r.status().is_success() {
             return Err(format!("discovery: HTTP {}", r.status()));
         }
-        let d: Discovery = r.json().await.map_err(|e| format!("discovery document: {}", cause(&e)))?;
+        let d: Discovery = capped::json(r, capped::MAX_BODY).await.map_err(|e| format!("discovery document: {e}"))?;
         if d.issuer != self.conf.issuer {
             return Err(format!("discovery names issuer {:?}, not the configured one", d.issuer));
         }
@@ -247,21 +243,6 @@ impl Issuer {
         }
         Ok(d.jwks_uri)
     }
-}
-
-/// reqwest errors print the URL and little else; keep the cause.
-fn cause(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "timed out".into();
-    }
-    if e.is_connect() {
-        return "connection refused or failed".into();
-    }
-    let mut s = e.to_string();
-    if let Some(u) = e.url() {
-        s = s.replace(u.as_str(), "");
-    }
-    s
 }
 
 #[cfg(test)]
