@@ -98,6 +98,13 @@ fn shared_ids(conn: &mut DbConn, user: &str) -> QueryResult<Vec<String>> {
         .load(conn)
 }
 
+/// A secret a list shows and the totals count: not deleted, not expired at `now`
+/// (the `ix_secrets_live*` indexes hold these rows and columns after the project).
+#[diesel::dsl::auto_type]
+pub(super) fn listable(now: i64) -> _ {
+    secrets::deleted_at.is_null().and(secrets::expiration.is_null().or(secrets::expiration.gt(now)))
+}
+
 fn filtered<'a>(
     scope: &Scope<'a>,
     f: &'a SecretFilter,
@@ -117,9 +124,7 @@ fn filtered<'a>(
         }
         Scope::Ids(ids) => q.filter(secrets::id.eq_any(*ids)),
     };
-    let mut q = q
-        .filter(secrets::deleted_at.is_null())
-        .filter(secrets::expiration.is_null().or(secrets::expiration.gt(now)));
+    let mut q = q.filter(listable(now));
     if let Some(n) = &f.name {
         q = q.filter(lower(secrets::name).like(like_ci(n)));
     }
@@ -169,8 +174,7 @@ pub fn list(
         // The common page (no filter, default order) as a static query, run natively.
         let rows: Vec<SecretRow> = super::native!(conn, |c| secrets::table
             .filter(secrets::project_id.eq(*p))
-            .filter(secrets::deleted_at.is_null())
-            .filter(secrets::expiration.is_null().or(secrets::expiration.gt(now)))
+            .filter(listable(now))
             .order((secrets::created_at.asc(), secrets::id.asc()))
             .offset(page.offset)
             .limit(page.limit)

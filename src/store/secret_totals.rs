@@ -103,8 +103,7 @@ pub fn count_live_rows(conn: &mut DbConn, project: &str) -> QueryResult<i64> {
     let now = now_micros();
     secrets::table
         .filter(secrets::project_id.eq(project))
-        .filter(secrets::deleted_at.is_null())
-        .filter(secrets::expiration.is_null().or(secrets::expiration.gt(now)))
+        .filter(super::secret_list::listable(now))
         .count()
         .get_result(conn)
 }
