@@ -160,6 +160,8 @@ pub struct DbUrl {
     pub driver_url: String,
     pub display: String,
     password: Option<String>,
+    /// The cuts its network connections met ([`liveness::Cuts`]).
+    cuts: Arc<liveness::Cuts>,
 }
 
 impl std::fmt::Debug for DbUrl {
@@ -186,6 +188,7 @@ impl DbUrl {
                     driver_url: path.to_string(),
                     display: format!("SQLite database at {path}"),
                     password: None,
+                    cuts: Arc::default(),
                 })
             }
             "postgres" | "postgresql" | "mysql" | "mariadb" => {
@@ -205,6 +208,7 @@ impl DbUrl {
                     driver_url: url.to_string(),
                     display: format!("{} database '{db}' on {host}{port}", backend.name()),
                     password,
+                    cuts: Arc::default(),
                 })
             }
             other => Err(StoreError::Connect(format!(
@@ -228,11 +232,11 @@ impl DbUrl {
                 diesel::SqliteConnection::establish(&self.driver_url).map(DbConn::Sqlite)
             }
             Backend::Postgres => diesel::PgConnection::establish(&self.driver_url).map(|mut c| {
-                c.set_instrumentation(liveness::Liveness::new());
+                c.set_instrumentation(liveness::Liveness::new(self.cuts.clone()));
                 DbConn::Postgres(c)
             }),
             Backend::Mysql => diesel::MysqlConnection::establish(&self.driver_url).map(|mut c| {
-                c.set_instrumentation(liveness::Liveness::new());
+                c.set_instrumentation(liveness::Liveness::new(self.cuts.clone()));
                 DbConn::Mysql(c)
             }),
         };

@@ -69,3 +69,29 @@ fn a_connection_cut_while_hot_fails_one_query_then_is_dropped() {
         assert_eq!(session_id(&mut store.conn().unwrap()).unwrap(), second, "the new session is reused");
     }
 }
+
+#[test]
+fn after_one_cut_the_other_hot_connections_are_pinged_before_use() {
+    let Some(raw) = network_url() else { return };
+    let url = DbUrl::parse(&raw).unwrap();
+    let store = Store::open(&url, 2).expect("pool");
+    // Two sessions, both having answered just now.
+    let (ids, conns): (Vec<i64>, Vec<_>) = (0..2)
+        .map(|_| {
+            let mut c = store.conn().unwrap();
+            (session_id(&mut c).unwrap(), c)
+        })
+        .unzip();
+    drop(conns);
+    // A restart cuts them both at once.
+    for id in &ids {
+        cut(&url, *id);
+    }
+    // The first check-out is within the bypass window: its query meets the cut...
+    let e = session_id(&mut store.conn().unwrap()).expect_err("the cut session cannot answer");
+    assert!(portcullis::store::unavailable(&e), "{e}");
+    // ... and from then on no connection that answered before that cut is handed out unpinged:
+    // the other cut session is found by its ping and replaced, not by a second failed request.
+    let next = session_id(&mut store.conn().unwrap()).expect("a live connection");
+    assert!(!ids.contains(&next), "a new session: {next} not in {ids:?}");
+}
