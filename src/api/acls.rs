@@ -125,7 +125,7 @@ async fn write_acl(
         let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let input = move || {
             content_type?;
-            parse_acl_body(&raw.json()?)
+            parse_acl_body(&*raw.json()?)
         };
         let href = format!("{}/v1/{}/{id}/acl", base_href(&req, &st), collection(e));
         st.call(move |core| svc::set(core, &caller, e, &id, pre, input, patch)).await?;

@@ -140,7 +140,7 @@ async fn register_secret(req: HttpRequest, st: web::Data<AppState>, caller: Call
         // After policy: Content-Type, then (once the caller's project exists) the body.
         let content_type = require_json_content_type(&req);
         let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let input = move || secret_consumer_body(&raw.json()?);
+        let input = move || secret_consumer_body(&*raw.json()?);
         let (s, consumers) =
             st.call(move |core| svc::register_secret(core, &caller, &id, pre, || content_type, input)).await?;
         Ok(HttpResponse::Ok()
@@ -158,7 +158,7 @@ async fn remove_secret(req: HttpRequest, st: web::Data<AppState>, caller: Caller
         let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let input = move || {
             content_type?;
-            secret_consumer_body(&raw.json()?)
+            secret_consumer_body(&*raw.json()?)
         };
         let (s, consumers) = st.call(move |core| svc::remove_secret(core, &caller, &id, pre, input)).await?;
         Ok(HttpResponse::Ok().json(secret_json(&s, &base_href(&req, &st), Some(consumers.as_slice()))))
@@ -198,7 +198,7 @@ async fn register_container(req: HttpRequest, st: web::Data<AppState>, caller: C
         let pre = pre_checks(&req);
         let content_type = require_json_content_type(&req);
         let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let input = move || container_consumer_body(&raw.json()?);
+        let input = move || container_consumer_body(&*raw.json()?);
         let location = bogus_location(&req, &st, &id);
         let view =
             st.call(move |core| svc::register_container(core, &caller, &id, pre, || content_type, input)).await?;
@@ -217,7 +217,7 @@ async fn remove_container(req: HttpRequest, st: web::Data<AppState>, caller: Cal
         let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let input = move || {
             content_type?;
-            container_consumer_body(&raw.json()?)
+            container_consumer_body(&*raw.json()?)
         };
         let view = st.call(move |core| svc::remove_container(core, &caller, &id, pre, input)).await?;
         Ok(HttpResponse::Ok().json(container_json(&view, &base_href(&req, &st))))

@@ -145,7 +145,7 @@ async fn create(req: HttpRequest, st: web::Data<AppState>, caller: Caller, body:
         let content_type = require_json_content_type(&req);
         let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let prefix = ref_prefix(&req, &st);
-        let input = move || container_body(&raw.json()?, &prefix);
+        let input = move || container_body(&*raw.json()?, &prefix);
         let id = st.call(move |core| svc::create(core, &caller, || content_type, input)).await?;
         let href = format!("{}/v1/containers/{id}", base_href(&req, &st));
         Ok(HttpResponse::Created()
@@ -208,7 +208,7 @@ async fn add_secret(req: HttpRequest, st: web::Data<AppState>, caller: Caller, i
         let input = move |c: &Container| -> Result<LinkReq, ApiError> {
             content_type?;
             svc::modifiable(c)?;
-            container_secret_body(&raw.json()?)
+            container_secret_body(&*raw.json()?)
         };
         let href = format!("{}/v1/containers/{id}", base_href(&req, &st));
         st.call(move |core| svc::add_secret(core, &caller, &id, pre, input)).await?;
@@ -224,7 +224,7 @@ async fn remove_secret(st: web::Data<AppState>, caller: Caller, id: web::Path<St
         let id = container_id(&id)?;
         // Any Content-Type, but the body must be JSON.
         let raw = LaterBody::read_any(body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let input = move || container_secret_body(&raw.json()?);
+        let input = move || container_secret_body(&*raw.json()?);
         st.call(move |core| svc::remove_secret(core, &caller, &id, input)).await?;
         Ok(HttpResponse::NoContent().finish())
     }

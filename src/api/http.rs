@@ -6,8 +6,10 @@ use actix_web::{web, HttpMessage, HttpRequest};
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
 use futures_util::StreamExt;
 use serde_json::Value;
+use zeroize::Zeroizing;
 
 use super::error::ApiError;
+use super::wipe::{self, Wiped};
 use super::AppState;
 use crate::model::Page;
 
@@ -116,8 +118,8 @@ pub fn require_json_content_type(req: &HttpRequest) -> Result<(), ApiError> {
 }
 
 /// Reads at most `limit` bytes of the body; the flag says whether there was more.
-pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<(Vec<u8>, bool), ApiError> {
-    let mut buf = Vec::new();
+pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<(Zeroizing<Vec<u8>>, bool), ApiError> {
+    let mut buf = Zeroizing::new(Vec::new());
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| match e {
             actix_web::error::PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => ApiError::body_timeout(),
@@ -125,10 +127,10 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<(Vec<u
         })?;
         if buf.len() + chunk.len() > limit {
             let take = limit - buf.len();
-            buf.extend_from_slice(&chunk[..take]);
+            wipe::push(&mut buf, &chunk[..take]);
             return Ok((buf, true));
         }
-        buf.extend_from_slice(&chunk);
+        wipe::push(&mut buf, &chunk);
     }
     Ok((buf, false))
 }
@@ -137,7 +139,7 @@ pub async fn read_body(mut payload: web::Payload, limit: usize) -> Result<(Vec<u
 /// policy has allowed the request: Content-Type first, then the body, as Barbican orders them.
 pub struct LaterBody {
     content_type: Result<(), ApiError>,
-    bytes: Vec<u8>,
+    bytes: Zeroizing<Vec<u8>>,
     overflow: bool,
 }
 
@@ -156,13 +158,13 @@ impl LaterBody {
     }
 
     /// The Content-Type verdict, then the body as [`json_from_bytes`] takes it.
-    pub fn json(self) -> Result<Value, ApiError> {
+    pub fn json(self) -> Result<Wiped, ApiError> {
         self.content_type?;
         json_from_bytes(&self.bytes, self.overflow)
     }
 
     /// The Content-Type verdict, then the raw bytes and whether there were more.
-    pub fn bytes(self) -> Result<(Vec<u8>, bool), ApiError> {
+    pub fn bytes(self) -> Result<(Zeroizing<Vec<u8>>, bool), ApiError> {
         self.content_type?;
         Ok((self.bytes, self.overflow))
     }
@@ -188,33 +190,17 @@ pub fn deadline_payload(payload: actix_web::dev::Payload, within: std::time::Dur
     actix_web::dev::Payload::from(boxed)
 }
 
-/// Barbican's `load_body` for JSON: at most `max_allowed_request_size_in_bytes` are read (more is
-/// truncated, which makes it malformed), then parsed. Strings are not stripped yet.
-pub async fn json_body_raw(payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
-    let (bytes, overflow) = read_body(payload, limit).await?;
+/// Barbican's `load_body` for JSON, on a body [`read_body`] read: at most
+/// `max_allowed_request_size_in_bytes` (more is truncated, which makes it malformed), then
+/// parsed; a NUL character in any string but a top-level `payload` (which is encrypted, never
+/// stored as text) is refused, since no backend column keeps one (PostgreSQL refuses it
+/// outright); then every string at every depth is stripped (§2.4). Its strings are wiped when
+/// it drops.
+pub fn json_from_bytes(bytes: &[u8], overflow: bool) -> Result<Wiped, ApiError> {
     if overflow {
         return Err(ApiError::malformed_json());
     }
-    serde_json::from_slice(&bytes).map_err(|_| ApiError::malformed_json())
-}
-
-/// A body already read by [`read_body`] as [`json_body`] takes it: truncated is malformed, then
-/// parsed, NUL refused, strings stripped.
-pub fn json_from_bytes(bytes: &[u8], overflow: bool) -> Result<Value, ApiError> {
-    if overflow {
-        return Err(ApiError::malformed_json());
-    }
-    let mut v: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::malformed_json())?;
-    refuse_nul(&v)?;
-    strip_strings(&mut v);
-    Ok(v)
-}
-
-/// [`json_body_raw`], then every string at every depth stripped (§2.4). A NUL character in any
-/// string but a top-level `payload` (which is encrypted, never stored as text) is refused: no
-/// backend column keeps one (PostgreSQL refuses it outright).
-pub async fn json_body(payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
-    let mut v = json_body_raw(payload, limit).await?;
+    let mut v = Wiped(serde_json::from_slice(bytes).map_err(|_| ApiError::malformed_json())?);
     refuse_nul(&v)?;
     strip_strings(&mut v);
     Ok(v)
@@ -244,10 +230,11 @@ fn refuse_nul(v: &Value) -> Result<(), ApiError> {
 pub fn strip_strings(v: &mut Value) {
     match v {
         Value::String(s) => {
-            let t = s.trim_matches(is_py_whitespace);
-            if t.len() != s.len() {
-                *s = t.to_string();
-            }
+            // In place: a trimmed copy would leave the untrimmed text unwiped.
+            let end = s.trim_end_matches(is_py_whitespace).len();
+            s.truncate(end);
+            let start = s.len() - s.trim_start_matches(is_py_whitespace).len();
+            s.drain(..start);
         }
         Value::Array(a) => a.iter_mut().for_each(strip_strings),
         Value::Object(o) => o.values_mut().for_each(strip_strings),
@@ -484,6 +471,14 @@ mod tests {
             let micros = if whole { micros / 1_000_000 * 1_000_000 } else { micros };
             let t = chrono::DateTime::from_timestamp_micros(micros).unwrap().naive_utc();
             proptest::prop_assert_eq!(fmt_ts(&t), fmt_ts_chrono(&t));
+        }
+
+        /// Stripping in place is Python's `str.strip()`, as the copying form was.
+        #[test]
+        fn strip_in_place_is_python_strip(text in "[ \t\n\u{1c}\u{3000}\u{85}a-zé]{0,12}") {
+            let mut v = Value::String(text.clone());
+            strip_strings(&mut v);
+            proptest::prop_assert_eq!(v, Value::String(text.trim_matches(is_py_whitespace).to_string()));
         }
     }
 

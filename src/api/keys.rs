@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::error::{respond, ApiError};
 use super::http::{base_href, fmt_ts, json_from_bytes, page, paged_body, query_get, query_pairs, read_body, valid_uuid4};
 use super::validate::key as v;
+use super::wipe::{self, Wiped};
 use super::AppState;
 use crate::crypto::managed::{public_pem, Op};
 use crate::model::managed_key::{grants_to_json, Grant, ManagedKey};
@@ -90,7 +91,7 @@ fn key_id(id: &str) -> Result<String, ApiError> {
     }
 }
 
-async fn body(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
+async fn body(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Wiped, ApiError> {
     super::http::require_json_content_type(req)?;
     let (bytes, overflow) = read_body(payload, limit).await?;
     if overflow {
@@ -145,7 +146,7 @@ fn policy_json(grants: &[Grant]) -> Value {
 async fn create(req: HttpRequest, st: web::Data<AppState>, caller: Caller, payload: web::Payload) -> HttpResponse {
     respond("Key creation", async {
         let b = body(&req, payload, BODY_LIMIT).await;
-        let view = st.call(move |core| svc::create(core, &caller, move || v::new_key(&b?))).await?;
+        let view = st.call(move |core| svc::create(core, &caller, move || v::new_key(&*b?))).await?;
         let base = base_href(&req, &st);
         let href = format!("{base}/v1/keys/{}", view.key.id);
         Ok(HttpResponse::Created().insert_header((header::LOCATION, href)).json(view_json(&view, &base)))
@@ -181,7 +182,7 @@ async fn get(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web:
 async fn update(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, payload: web::Payload) -> HttpResponse {
     respond("Key update", async {
         let id = key_id(&id)?;
-        let u = v::key_update(&body(&req, payload, BODY_LIMIT).await?)?;
+        let u = v::key_update(&*body(&req, payload, BODY_LIMIT).await?)?;
         let view = st.run(move |core| svc::update(core, &caller, &id, u)).await?;
         Ok(HttpResponse::Ok().json(view_json(&view, &base_href(&req, &st))))
     }
@@ -218,7 +219,7 @@ async fn get_policy(st: web::Data<AppState>, caller: Caller, id: web::Path<Strin
 async fn put_policy(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, payload: web::Payload) -> HttpResponse {
     respond("Key policy update", async {
         let id = key_id(&id)?;
-        let grants = v::policy(&body(&req, payload, BODY_LIMIT).await?)?;
+        let grants = v::policy(&*body(&req, payload, BODY_LIMIT).await?)?;
         let grants = st.run(move |core| svc::set_policy(core, &caller, &id, grants)).await?;
         Ok(HttpResponse::Ok().json(policy_json(&grants)))
     }
@@ -235,24 +236,27 @@ async fn export(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: w
         };
         let (key, versions) = st.run(move |core| ops::export(core, &caller, &id, version)).await?;
         let keys: serde_json::Map<String, Value> =
-            versions.iter().map(|(v, m)| (v.to_string(), json!(B64.encode(&m[..])))).collect();
-        Ok(HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(json!({ "name": key.name, "type": key.key_type.as_str(), "keys": keys })))
+            versions.iter().map(|(v, m)| (v.to_string(), b64(m))).collect();
+        Ok(wipe::json_response(&wipe::object([("name", json!(key.name)), ("type", json!(key.key_type.as_str())), ("keys", Value::Object(keys))])))
     }
     .await)
 }
 
 // ---- operations ------------------------------------------------------------------------------
 
+/// Key material as base64 text, moved into the JSON value (wiped with it).
+fn b64(bytes: &[u8]) -> Value {
+    Value::String(B64.encode(bytes))
+}
+
 fn output_json(o: Output) -> Value {
     match o {
         Output::Ciphertext { ciphertext, version } => json!({ "ciphertext": ciphertext, "key_version": version }),
-        Output::Plaintext(p) => json!({ "plaintext": B64.encode(&p[..]) }),
+        Output::Plaintext(p) => wipe::object([("plaintext", b64(&p))]).take(),
         Output::Datakey { ciphertext, plaintext, version } => {
             let mut o = json!({ "ciphertext": ciphertext, "key_version": version });
             if let Some(p) = plaintext {
-                o["plaintext"] = json!(B64.encode(&p[..]));
+                o["plaintext"] = b64(&p);
             }
             o
         }
@@ -279,12 +283,13 @@ async fn run_op(req: &HttpRequest, st: &web::Data<AppState>, caller: Caller, id:
     let batch = matches!(parsed, Ok((_, true)));
     let items = move || parsed.map(|(items, _)| items);
     let results = st.read(move |core| ops::run(core, &caller, &id, op, items)).await?;
+    // Plaintexts and data keys: answered from wiped buffers, never cached (batches too).
     if batch {
         let out: Vec<Value> = results.into_iter().map(|r| r.map(output_json).unwrap_or_else(item_error)).collect();
-        return Ok(HttpResponse::Ok().json(json!({ "batch_results": out })));
+        return Ok(wipe::json_response(&wipe::object([("batch_results", Value::Array(out))])));
     }
     let one = results.into_iter().next().ok_or_else(|| ApiError::internal("an operation returned no result"))?;
-    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(output_json(one?)))
+    Ok(wipe::json_response(&Wiped(output_json(one?))))
 }
 
 async fn operate(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, payload: web::Payload, op: Op) -> HttpResponse {
@@ -313,7 +318,7 @@ async fn random(req: HttpRequest, st: web::Data<AppState>, caller: Caller, paylo
             Some(v) => v.as_u64().filter(|n| (1..=1024).contains(n)).ok_or_else(|| ApiError::bare(400, "'bytes' must be an integer from 1 to 1024."))? as usize,
         };
         let bytes = st.run(move |_| ops::random(&caller, n)).await?;
-        Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(json!({ "random_bytes": B64.encode(bytes) })))
+        Ok(wipe::json_response(&wipe::object([("random_bytes", b64(&bytes))])))
     }
     .await)
 }

@@ -49,7 +49,7 @@ async fn put_all(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: 
         let href = format!("{}/v1/secrets/{id}/metadata", base_href(&req, &st));
         st.call(move |core| {
             svc::with_metadata(core, &caller, &id, pre, "secret_meta:put", move |c, id| {
-                let items = validate::metadata_all(&raw.json()?)?;
+                let items = validate::metadata_all(&*raw.json()?)?;
                 Ok::<_, ApiError>(svc::replace_metadata(c, id, &items)?)
             })
         })
@@ -68,7 +68,7 @@ async fn post_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id:
         let (key, value, href) = st
             .call(move |core| {
                 svc::with_metadata(core, &caller, &id, pre, "secret_meta:post", move |c, id| {
-                    let (key, value) = validate::metadatum(&raw.json()?)?;
+                    let (key, value) = validate::metadatum(&*raw.json()?)?;
                     svc::add_metadatum(c, id, &key, &value)?;
                     let href = format!("{base}/v1/secrets/{id}/metadata/{key}");
                     Ok::<_, ApiError>((key, value, href))
@@ -102,7 +102,7 @@ async fn put_one(req: HttpRequest, st: web::Data<AppState>, caller: Caller, path
         let (key, value) = st
             .call(move |core| {
                 svc::with_metadata(core, &caller, &id, no_check::<Secret, ApiError>, "secret_meta:put", move |c, id| {
-                    let (key, value) = validate::metadatum(&raw.json()?)?;
+                    let (key, value) = validate::metadatum(&*raw.json()?)?;
                     svc::update_metadatum(c, id, &url_key, &key, &value)?;
                     Ok::<_, ApiError>((key, value))
                 })

@@ -17,6 +17,7 @@ pub mod secrets;
 pub mod transport_keys;
 pub mod validate;
 pub mod version;
+pub mod wipe;
 
 use std::sync::Arc;
 

@@ -79,7 +79,7 @@ async fn create(req: HttpRequest, st: web::Data<AppState>, caller: Caller, body:
         // Judged after the policy decision: Content-Type, then the body, then the schema.
         let body = LaterBody::read(&req, body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
         let max_secret = st.cfg.default.max_allowed_secret_in_bytes;
-        let input = move || order_create(&body.json()?, max_secret, chrono::Utc::now().naive_utc());
+        let input = move || order_create(&*body.json()?, max_secret, chrono::Utc::now().naive_utc());
         let core = st.core.clone();
         let created = st.call(move |_| svc::create(&core, &caller, input)).await?;
         // An asymmetric order is generated on a key-generation thread while the request waits

@@ -137,7 +137,7 @@ async fn create(req: HttpRequest, st: web::Data<AppState>, caller: Caller, body:
         let input = move || -> Result<NewSecret, ApiError> {
             // Barbican strips every string before validating, so the size limit applies to the
             // stripped payload (checked against the reference server).
-            let n = secret_create(&body.json()?, max, now())?;
+            let n = secret_create(&*body.json()?, max, now())?;
             if n.transport_key_id.is_some() {
                 return Err(ApiError::issue(400, "Provided transport key was not found."));
             }
@@ -362,7 +362,7 @@ fn payload_response(secret: &Secret, plain: Zeroizing<Vec<u8>>, accept: &str) ->
         // Key material must not rest in a proxy's or client's HTTP cache.
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
-        .body(plain.to_vec()))
+        .body(super::wipe::body(plain)))
 }
 
 // ---- PUT /v1/secrets/{id} --------------------------------------------------------------------
@@ -383,7 +383,6 @@ async fn put_payload(
         let media = content_media_type(&req);
         let encoding = header_str(&req, header::CONTENT_ENCODING).map(|e| e.trim().to_string());
         let (bytes, overflow) = read_body(body, max).await?;
-        let bytes = Zeroizing::new(bytes);
         let input = move |secret: &Secret| upload_input(secret, media.as_deref(), encoding.as_deref(), bytes, overflow);
         st.call(move |core| svc::upload(core, &caller, &id, input)).await?;
         Ok(HttpResponse::NoContent().finish())

@@ -94,7 +94,7 @@ async fn create(req: HttpRequest, st: web::Data<AppState>, caller: Caller, body:
         require_json_accept(&req)?;
         // Judged after the policy decision: Content-Type, then the body.
         let body = LaterBody::read(&req, body, st.cfg.default.max_allowed_request_size_in_bytes).await?;
-        let input = move || transport_key_body(&body.json()?);
+        let input = move || transport_key_body(&*body.json()?);
         let key = st.call(move |core| svc::create(core, &caller, input)).await?;
         let url = href(&base_href(&req, &st), &key.id);
         Ok(HttpResponse::Created()

@@ -265,9 +265,9 @@ pub fn export(core: &Core, caller: &Caller, id: &str, version: Option<i32>) -> S
 }
 
 /// `POST /v1/random` (`random:post`): bytes from the operating system's generator.
-pub fn random(caller: &Caller, n: usize) -> ServiceResult<Vec<u8>> {
+pub fn random(caller: &Caller, n: usize) -> ServiceResult<Zeroizing<Vec<u8>>> {
     caller.require("random:post", &PolicyTarget::none())?;
-    let mut b = vec![0u8; n];
+    let mut b = Zeroizing::new(vec![0u8; n]);
     rand::rngs::OsRng.fill_bytes(&mut b);
     Ok(b)
 }

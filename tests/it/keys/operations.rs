@@ -250,6 +250,9 @@ async fn batches_answer_item_by_item() {
     assert_eq!(results.len(), 3);
     let mut dec: Vec<Value> = results.iter().map(|r| json!({ "ciphertext": r["ciphertext"] })).collect();
     dec.insert(1, json!({ "ciphertext": "pcs:v1:AAAA" }));
+    let r = send(&s, Method::POST, &format!("/v1/keys/{id}/decrypt"), admin, Some(json!({ "batch_input": dec.clone() }))).await;
+    assert_eq!(r.headers().get("cache-control").unwrap(), "no-store", "a batch of plaintexts is not cached either");
+    assert_eq!(r.headers().get("content-type").unwrap(), "application/json");
     let (code, v) = op(&s, admin, &id, "decrypt", json!({ "batch_input": dec })).await;
     assert_eq!(code, 200, "one bad item does not fail the batch: {v}");
     let r = v["batch_results"].as_array().unwrap();
