@@ -28,6 +28,7 @@
 #                          database server's, summed over its processes)
 #      BENCH_PERF_DIR      a folder: `perf record` (cpu-clock) the server during each route into
 #                          DIR/<backend>-<n>.data (`perf report -i … --no-children --sort dso,sym`)
+#      BENCH_PERF_ARGS     more `perf record` options, e.g. "-g" for call graphs
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DUR="${1:-10}"; CONN="${2:-16}"
@@ -167,7 +168,7 @@ run() { # name, wrk args...
     local perf_pid=""
     if [ -n "${BENCH_PERF_DIR:-}" ]; then
         ROUTE_N=$((ROUTE_N + 1))
-        perf record -q -e cpu-clock -F 499 -p "$SPID" -o "$BENCH_PERF_DIR/$BACKEND-$ROUTE_N.data" >/dev/null 2>&1 &
+        perf record -q -e cpu-clock -F 499 ${BENCH_PERF_ARGS:-} -p "$SPID" -o "$BENCH_PERF_DIR/$BACKEND-$ROUTE_N.data" >/dev/null 2>&1 &
         perf_pid=$!
         sleep 0.3
     fi
