@@ -131,3 +131,65 @@ fn verified_client_identity_reaches_the_request_context() {
     assert!(v["subject"].is_null() && v["sha256"].is_null(), "{v}");
     drop(handle.stop(false));
 }
+
+/// `curl` over the verified connection: (HTTP status, body).
+fn call(base: &[&str], cert: Option<(&std::path::Path, &std::path::Path)>, method: &str, url: &str, body: &serde_json::Value, who: &[&str]) -> (u16, serde_json::Value) {
+    let mut args: Vec<String> = base.iter().map(|s| s.to_string()).collect();
+    if let Some((c, k)) = cert {
+        args.extend(["--cert".into(), c.to_str().unwrap().into(), "--key".into(), k.to_str().unwrap().into()]);
+    }
+    for h in who {
+        args.extend(["-H".into(), h.to_string()]);
+    }
+    args.extend(["-X".into(), method.into(), "-H".into(), "Content-Type: application/json".into(), "-d".into(), body.to_string()]);
+    args.extend(["-w".into(), "\n%{http_code}".into(), url.into()]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out) = curl(&refs);
+    assert!(ok, "{out}");
+    let (text, code) = out.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), serde_json::from_str(text).unwrap_or(serde_json::Value::Null))
+}
+
+/// Key grants to TLS client certificates, end to end through the real binary: a grant by SAN
+/// (a SPIFFE ID) and one by SHA-256 fingerprint give exactly their operations, to callers whose
+/// roles give nothing; without the certificate, or with another one, the same caller is refused.
+#[test]
+fn key_grants_to_client_certificates() {
+    if !sqlite_only() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path());
+    let (cert, key) = pki.issue("srv", "localhost", "DNS:localhost", false);
+    let (c1, k1) = pki.issue("w1", "worker-1", "URI:spiffe://test/worker-1", true);
+    let (c2, k2) = pki.issue("w2", "worker-2", "URI:spiffe://test/worker-2", true);
+    let fp = Command::new("openssl").args(["x509", "-noout", "-fingerprint", "-sha256", "-in"]).arg(&c2).output().unwrap();
+    let fp2 = String::from_utf8_lossy(&fp.stdout).split('=').nth(1).unwrap().trim().replace(':', "").to_lowercase();
+    let ca = pki.ca();
+    let s = serve(dir.path(), &format!("cert_file = {cert:?}\nkey_file = {key:?}\nca_file = {ca:?}\nclient_auth = \"optional\"\n"));
+    let resolve = format!("localhost:{}:127.0.0.1", s.port);
+    let base = ["--cacert", ca.to_str().unwrap(), "--resolve", &resolve];
+    let keys = format!("https://localhost:{}/v1/keys", s.port);
+    let admin = ["X-Project-Id: p1", "X-Roles: admin,member,reader", "X-User-Id: adm"];
+    let policy = serde_json::json!({ "grants": [
+        { "identity": { "type": "cert", "san": "URI:spiffe://test/worker-1" }, "operations": ["encrypt"] },
+        { "identity": { "type": "cert", "fingerprint_sha256": fp2 }, "operations": ["decrypt"] },
+    ]});
+    let (code, v) = call(&base, None, "POST", &keys, &serde_json::json!({ "name": "k", "type": "aes256-gcm", "policy": policy }), &admin);
+    assert_eq!(code, 201, "{v}");
+    let id = v["key_ref"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+    let url = |op: &str| format!("{keys}/{id}/{op}");
+    // A workload of the key's project whose role no default rule knows.
+    let workload = ["X-Project-Id: p1", "X-Roles: workload", "X-User-Id: w"];
+    let plain = serde_json::json!({ "plaintext": "c2VjcmV0" });
+
+    let (code, v) = call(&base, Some((&c1, &k1)), "POST", &url("encrypt"), &plain, &workload);
+    assert_eq!(code, 200, "worker-1's SAN is granted encrypt: {v}");
+    let ct = serde_json::json!({ "ciphertext": v["ciphertext"] });
+    assert_eq!(call(&base, Some((&c1, &k1)), "POST", &url("decrypt"), &ct, &workload).0, 403, "not decrypt");
+    assert_eq!(call(&base, None, "POST", &url("encrypt"), &plain, &workload).0, 403, "no certificate, no grant");
+    let (code, v) = call(&base, Some((&c2, &k2)), "POST", &url("decrypt"), &ct, &workload);
+    assert_eq!((code, v["plaintext"].clone()), (200, serde_json::json!("c2VjcmV0")), "worker-2's fingerprint is granted decrypt");
+    assert_eq!(call(&base, Some((&c2, &k2)), "POST", &url("encrypt"), &plain, &workload).0, 403, "not encrypt");
+    assert_eq!(call(&base, None, "POST", &url("decrypt"), &ct, &workload).0, 403);
+}
