@@ -248,11 +248,14 @@ pub struct QuotasSection {
     pub quota_containers: i64,
     pub quota_consumers: i64,
     pub quota_cas: i64,
+    /// Managed keys (`/v1/keys`) per project: Portcullis's own, a default only (Barbican's
+    /// project-quotas body has no field for it).
+    pub quota_keys: i64,
 }
 
 impl Default for QuotasSection {
     fn default() -> Self {
-        QuotasSection { quota_secrets: -1, quota_orders: -1, quota_containers: -1, quota_consumers: -1, quota_cas: -1 }
+        QuotasSection { quota_secrets: -1, quota_orders: -1, quota_containers: -1, quota_consumers: -1, quota_cas: -1, quota_keys: -1 }
     }
 }
 

@@ -15,6 +15,8 @@ pub enum Resource {
     Containers,
     Consumers,
     Cas,
+    /// Managed keys: the configured default alone (no project override carries it).
+    Keys,
 }
 
 /// The effective quota: the project's override when set, else the configured default.
@@ -25,6 +27,7 @@ pub fn effective(defaults: &QuotasSection, overrides: Option<&QuotaOverrides>, r
         Resource::Containers => defaults.quota_containers,
         Resource::Consumers => defaults.quota_consumers,
         Resource::Cas => defaults.quota_cas,
+        Resource::Keys => defaults.quota_keys,
     };
     overrides.and_then(|q| override_of(q, r)).map(i64::from).unwrap_or(def)
 }
@@ -91,6 +94,7 @@ pub fn override_of(q: &QuotaOverrides, r: Resource) -> Option<i32> {
         Resource::Containers => q.containers,
         Resource::Consumers => q.consumers,
         Resource::Cas => q.cas,
+        Resource::Keys => None,
     }
 }
 

@@ -71,6 +71,11 @@ impl TryFrom<KeyRow> for ManagedKey {
     }
 }
 
+/// The project's keys (what the `keys` quota counts), over `ix_managed_keys_project`.
+pub fn count(conn: &mut DbConn, project: &str) -> QueryResult<i64> {
+    mk::table.filter(mk::project_id.eq(project)).count().get_result(conn)
+}
+
 /// Inserts a key and its version 1, in the caller's transaction.
 pub fn insert(conn: &mut DbConn, k: &ManagedKey, v1: &VersionRow) -> QueryResult<()> {
     diesel::insert_into(mk::table)

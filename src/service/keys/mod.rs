@@ -12,6 +12,7 @@ use crate::model::managed_key::{Grant, KeyUpdate, KeyVersionInfo, ManagedKey, Ne
 use crate::model::{now, Page};
 use crate::policy::PolicyTarget;
 use crate::service::access::Caller;
+use crate::service::quotas::{self, Resource};
 use crate::service::{Core, Missing, ServiceError, ServiceResult};
 use crate::store::managed_keys as repo;
 use crate::store::{now_micros, to_micros, DbConn};
@@ -64,9 +65,12 @@ pub fn create<E: From<ServiceError>>(core: &Core, caller: &Caller, input: impl F
         core.ensure_project(&mut conn, &key.project_id)?;
         material::make(core, &mut conn, &key, 1)?
     };
-    let stored = key.clone();
-    let row = v1.clone();
-    core.store.write(move |c| repo::insert(c, &stored, &row).map_err(ServiceError::from))?;
+    let (stored, row, quota) = (key.clone(), v1.clone(), core.quotas.clone());
+    core.store.write(move |c| {
+        let project = &stored.project_id;
+        quotas::enforce(c, &quota, project, Resource::Keys, |c| repo::count(c, project))?;
+        repo::insert(c, &stored, &row).map_err(ServiceError::from)
+    })?;
     let versions = vec![KeyVersionInfo { version: 1, created_at: crate::store::from_micros(v1.created_at), public_der: v1.public_der }];
     Ok(KeyView { key, versions })
 }

@@ -264,3 +264,27 @@ struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
 }
+
+#[tokio::test]
+async fn the_keys_quota_caps_a_projects_keys() {
+    let s = common::start_with(|c| c.quotas.quota_keys = 2).await;
+    let (p1, p2) = (common::project(), common::project());
+    let admin = Who { project: &p1, roles: "admin", user: Some("adm") };
+    let other = Who { project: &p2, roles: "admin", user: Some("adm") };
+    let (first, _) = create_key(&s, admin, "aes256-gcm", json!({})).await;
+    create_key(&s, admin, "hmac-sha256", json!({})).await;
+    let body = json!({ "name": "third", "type": "aes256-gcm" });
+    let r = send(&s, Method::POST, "/v1/keys", admin, Some(body.clone())).await;
+    let (code, v) = json_of(r).await;
+    assert_eq!((code, v["description"].clone()), (403, json!("Key creation issue seen - Creation not allowed because a quota has been reached.")), "{v}");
+    let (_, listed) = json_of(send(&s, Method::GET, "/v1/keys", admin, None).await).await;
+    assert_eq!(listed["total"], 2, "the refused key was not stored: {listed}");
+    // Another project has its own count.
+    create_key(&s, other, "aes256-gcm", json!({})).await;
+    // A deleted key frees its place.
+    let path = format!("/v1/keys/{first}");
+    assert_eq!(json_of(send(&s, Method::PUT, &path, admin, Some(json!({ "deletion_allowed": true }))).await).await.0, 200);
+    assert_eq!(send(&s, Method::DELETE, &path, admin, None).await.status().as_u16(), 204);
+    let (code, v) = json_of(send(&s, Method::POST, "/v1/keys", admin, Some(body)).await).await;
+    assert_eq!(code, 201, "{v}");
+}
