@@ -21,7 +21,7 @@ pub fn api_version(req: &HttpRequest) -> ApiVersion {
     req.extensions().get::<ApiVersion>().copied().unwrap_or(ApiVersion(0))
 }
 
-pub fn header_str<'a>(req: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+pub fn header_str(req: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

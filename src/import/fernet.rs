@@ -61,7 +61,7 @@ impl FernetKey {
     /// Decrypts a token (its urlsafe base64 text).
     pub fn decrypt(&self, token: &[u8]) -> Result<Zeroizing<Vec<u8>>, FernetError> {
         let raw = b64(token).ok_or(FernetError::BadToken)?;
-        if raw.len() < HEADER + 16 + MAC_LEN || raw[0] != VERSION || (raw.len() - HEADER - MAC_LEN) % 16 != 0 {
+        if raw.len() < HEADER + 16 + MAC_LEN || raw[0] != VERSION || !(raw.len() - HEADER - MAC_LEN).is_multiple_of(16) {
             return Err(FernetError::BadToken);
         }
         let (signed, tag) = raw.split_at(raw.len() - MAC_LEN);

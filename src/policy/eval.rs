@@ -166,7 +166,7 @@ fn generic(kind: &str, matcher: &str, target: &Target, creds: &Creds) -> Result<
         // Credentials are flat: a dotted path finds nothing, as oslo's `_find_in_dict` finds
         // nothing (or raises) when it walks into a string.
         Kind::Path => Ok(match creds.get(kind) {
-            Some(Cred::List(items)) => items.iter().any(|x| *x == m),
+            Some(Cred::List(items)) => items.contains(&m),
             Some(v) => v.py_str() == m,
             None => false,
         }),

@@ -212,6 +212,8 @@ impl Hash {
         }
     }
 
+    /// The digest length in bytes.
+    #[allow(clippy::len_without_is_empty)] // a digest size, never empty
     pub fn len(self) -> usize {
         match self {
             Hash::Sha256 => 32,

@@ -134,7 +134,7 @@ impl Exclusive {
     pub(super) fn acquire(tcti: &str, dir: Option<&Path>) -> std::io::Result<Exclusive> {
         static LOCKS: Mutex<BTreeMap<String, &'static Mutex<()>>> = Mutex::new(BTreeMap::new());
         // One small lock per TCTI this process ever opens (a handful), kept for its lifetime.
-        let lock: &'static Mutex<()> = *LOCKS.lock().entry(tcti.to_string()).or_insert_with(|| Box::leak(Box::default()));
+        let lock: &'static Mutex<()> = LOCKS.lock().entry(tcti.to_string()).or_insert_with(|| Box::leak(Box::default()));
         let process = lock.lock();
         let file = match dir.filter(|d| d.is_dir()) {
             Some(d) => {
