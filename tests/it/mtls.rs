@@ -119,9 +119,7 @@ fn verified_client_identity_reaches_the_request_context() {
     assert_eq!(v["project"], "p1");
     assert_eq!(v["subject"], "CN=worker-1");
     assert_eq!(v["sans"], serde_json::json!(["URI:spiffe://test/worker-1", "email:w1@example.org", "IP:10.1.2.3"]));
-    let fp = Command::new("openssl").args(["x509", "-noout", "-fingerprint", "-sha256", "-in"]).arg(&ccert).output().unwrap();
-    let fp = String::from_utf8_lossy(&fp.stdout).split('=').nth(1).unwrap().trim().replace(':', "").to_lowercase();
-    assert_eq!(v["sha256"], fp);
+    assert_eq!(v["sha256"], fingerprint(&ccert));
 
     // client_auth = "optional": no certificate is served, without an identity.
     let (ok, out) = curl(&[&base[..], &[&url[..]]].concat());
@@ -130,6 +128,12 @@ fn verified_client_identity_reaches_the_request_context() {
     assert_eq!(v["project"], "p1");
     assert!(v["subject"].is_null() && v["sha256"].is_null(), "{v}");
     drop(handle.stop(false));
+}
+
+/// A certificate's SHA-256 fingerprint as openssl prints it, in lower-case hex.
+fn fingerprint(cert: &std::path::Path) -> String {
+    let out = Command::new("openssl").args(["x509", "-noout", "-fingerprint", "-sha256", "-in"]).arg(cert).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split('=').nth(1).unwrap().trim().replace(':', "").to_lowercase()
 }
 
 /// `curl` over the verified connection: (HTTP status, body).
@@ -163,8 +167,7 @@ fn key_grants_to_client_certificates() {
     let (cert, key) = pki.issue("srv", "localhost", "DNS:localhost", false);
     let (c1, k1) = pki.issue("w1", "worker-1", "URI:spiffe://test/worker-1", true);
     let (c2, k2) = pki.issue("w2", "worker-2", "URI:spiffe://test/worker-2", true);
-    let fp = Command::new("openssl").args(["x509", "-noout", "-fingerprint", "-sha256", "-in"]).arg(&c2).output().unwrap();
-    let fp2 = String::from_utf8_lossy(&fp.stdout).split('=').nth(1).unwrap().trim().replace(':', "").to_lowercase();
+    let fp2 = fingerprint(&c2);
     let ca = pki.ca();
     let s = serve(dir.path(), &format!("cert_file = {cert:?}\nkey_file = {key:?}\nca_file = {ca:?}\nclient_auth = \"optional\"\n"));
     let resolve = format!("localhost:{}:127.0.0.1", s.port);
