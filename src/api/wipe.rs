@@ -74,6 +74,19 @@ pub fn push(buf: &mut Zeroizing<Vec<u8>>, more: &[u8]) {
     buf.extend_from_slice(more);
 }
 
+/// An `io::Write` into a wiped buffer that grows by [`push`].
+struct Sink(Zeroizing<Vec<u8>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        push(&mut self.0, b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A response body that is wiped when actix drops it, with no copy on the way.
 pub fn body(bytes: Zeroizing<Vec<u8>>) -> Bytes {
     Bytes::from_owner(bytes)
@@ -81,9 +94,10 @@ pub fn body(bytes: Zeroizing<Vec<u8>>) -> Bytes {
 
 /// A 200 JSON answer holding key material: serialized into a wiped buffer, never cached.
 pub fn json_response(v: &Value) -> HttpResponse {
-    let mut buf = Zeroizing::new(Vec::with_capacity(256));
-    // A Value always serializes (its keys are strings).
-    let _ = serde_json::to_writer(&mut *buf, v);
+    let mut out = Sink(Zeroizing::new(Vec::new()));
+    // A Value always serializes (its keys are strings); the buffer grows through `push`.
+    let _ = serde_json::to_writer(&mut out, v);
+    let buf = out.0;
     HttpResponse::Ok()
         .content_type("application/json")
         // Key material must not rest in a proxy's or client's HTTP cache.
@@ -118,10 +132,14 @@ mod tests {
         assert_eq!(&buf[..], &want[..]);
     }
 
-    #[test]
-    fn the_answer_is_json_and_not_cacheable() {
-        let r = json_response(&serde_json::json!({"plaintext": "AAEC"}));
+    #[actix_web::test]
+    async fn the_answer_is_the_json_and_not_cacheable() {
+        let big: Vec<Value> = (0..500).map(|i| serde_json::json!({"plaintext": format!("item {i}")})).collect();
+        let v = serde_json::json!({"batch_results": big, "é": "\u{1}"});
+        let r = json_response(&v);
         assert_eq!(r.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
         assert_eq!(r.headers().get(header::CONTENT_TYPE).unwrap(), "application/json");
+        let body = actix_web::body::to_bytes(r.into_body()).await.unwrap();
+        assert_eq!(body.as_ref(), serde_json::to_vec(&v).unwrap().as_slice(), "grown through push, byte for byte");
     }
 }
