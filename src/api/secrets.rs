@@ -424,7 +424,7 @@ fn upload_input(
         None | Some("") => Ok((content_type, bytes)),
         Some(enc) if enc.eq_ignore_ascii_case("base64") => {
             let text = std::str::from_utf8(&bytes).map_err(|_| bad())?;
-            Ok((content_type, Zeroizing::new(lenient_b64decode(text).ok_or_else(bad)?)))
+            Ok((content_type, lenient_b64decode(text).ok_or_else(bad)?))
         }
         Some(_) => Err(ApiError::issue(
             400,

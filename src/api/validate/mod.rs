@@ -2,6 +2,7 @@
 //! schema; this module holds the rules they share.
 
 use serde_json::{Map, Value};
+use zeroize::Zeroizing;
 
 use super::error::ApiError;
 use super::http::{py_repr, py_str_repr};
@@ -130,23 +131,24 @@ pub fn normalize_content_type(mime: &str) -> String {
 }
 
 /// Python's lenient `base64.b64decode`: characters outside the alphabet are discarded, padding
-/// must be right.
-pub fn lenient_b64decode(s: &str) -> Option<Vec<u8>> {
+/// must be right. The input is a payload: the filtered copy is wiped (its capacity is reserved
+/// up front, so it never reallocates), and so is the result.
+pub fn lenient_b64decode(s: &str) -> Option<Zeroizing<Vec<u8>>> {
     use base64::engine::{general_purpose::GeneralPurpose, GeneralPurposeConfig};
     use base64::Engine;
-    let filtered: String =
-        s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')).collect();
+    let mut filtered = Zeroizing::new(String::with_capacity(s.len()));
+    filtered.extend(s.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=')));
     let engine = GeneralPurpose::new(
         &base64::alphabet::STANDARD,
         GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
     );
-    engine.decode(filtered.as_bytes()).ok()
+    engine.decode(filtered.as_bytes()).ok().map(Zeroizing::new)
 }
 
 /// Python's `base64.b64decode` of a JSON string: a `str` with any character outside ASCII is
 /// refused (`ValueError: string argument should contain only ASCII characters`), the rest is
 /// decoded leniently. (A PUT body is bytes, which Python decodes leniently whatever they hold.)
-pub fn b64decode_text(s: &str) -> Option<Vec<u8>> {
+pub fn b64decode_text(s: &str) -> Option<Zeroizing<Vec<u8>>> {
     if !s.is_ascii() {
         return None;
     }

@@ -131,11 +131,11 @@ pub fn payload(
         return Err(bad("If 'payload' specified, must be non empty", "payload"));
     }
     let bytes = if norm == TEXT_PLAIN {
-        p.as_bytes().to_vec()
+        zeroize::Zeroizing::new(p.as_bytes().to_vec())
     } else {
         b64decode_text(p).ok_or_else(|| bad("Invalid payload for payload_content_encoding", "payload"))?
     };
-    Ok(Some((norm, zeroize::Zeroizing::new(bytes))))
+    Ok(Some((norm, bytes)))
 }
 
 /// Metadata keys: URL-safe characters only, stored lowercase.
@@ -243,10 +243,10 @@ mod tests {
 
     #[test]
     fn lenient_base64() {
-        assert_eq!(lenient_b64decode("aGVs\nbG8=").unwrap(), b"hello");
-        assert_eq!(lenient_b64decode("aGVs*bG8=").unwrap(), b"hello", "non-alphabet discarded");
+        assert_eq!(lenient_b64decode("aGVs\nbG8=").unwrap().as_slice(), b"hello");
+        assert_eq!(lenient_b64decode("aGVs*bG8=").unwrap().as_slice(), b"hello", "non-alphabet discarded");
         assert!(lenient_b64decode("aGVsbG8").is_none(), "bad padding");
-        assert_eq!(b64decode_text("aGVs bG8=").unwrap(), b"hello");
+        assert_eq!(b64decode_text("aGVs bG8=").unwrap().as_slice(), b"hello");
         assert!(b64decode_text("\u{80}").is_none(), "non-ASCII str");
         assert!(b64decode_text("aGVsbG8=\u{1111}\u{ffff}").is_none(), "non-ASCII str, even around valid base64");
     }
