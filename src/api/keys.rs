@@ -237,7 +237,7 @@ async fn export(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: w
         let (key, versions) = st.run(move |core| ops::export(core, &caller, &id, version)).await?;
         let keys: serde_json::Map<String, Value> =
             versions.iter().map(|(v, m)| (v.to_string(), b64(m))).collect();
-        Ok(wipe::json_response(&wipe::object([("name", json!(key.name)), ("type", json!(key.key_type.as_str())), ("keys", Value::Object(keys))])))
+        Ok(wipe::json_response(wipe::object([("name", json!(key.name)), ("type", json!(key.key_type.as_str())), ("keys", Value::Object(keys))])))
     }
     .await)
 }
@@ -252,7 +252,7 @@ fn b64(bytes: &[u8]) -> Value {
 fn output_json(o: Output) -> Value {
     match o {
         Output::Ciphertext { ciphertext, version } => json!({ "ciphertext": ciphertext, "key_version": version }),
-        Output::Plaintext(p) => wipe::object([("plaintext", b64(&p))]).take(),
+        Output::Plaintext(p) => wipe::object([("plaintext", b64(&p))]),
         Output::Datakey { ciphertext, plaintext, version } => {
             let mut o = json!({ "ciphertext": ciphertext, "key_version": version });
             if let Some(p) = plaintext {
@@ -286,10 +286,10 @@ async fn run_op(req: &HttpRequest, st: &web::Data<AppState>, caller: Caller, id:
     // Plaintexts and data keys: answered from wiped buffers, never cached (batches too).
     if batch {
         let out: Vec<Value> = results.into_iter().map(|r| r.map(output_json).unwrap_or_else(item_error)).collect();
-        return Ok(wipe::json_response(&wipe::object([("batch_results", Value::Array(out))])));
+        return Ok(wipe::json_response(wipe::object([("batch_results", Value::Array(out))])));
     }
     let one = results.into_iter().next().ok_or_else(|| ApiError::internal("an operation returned no result"))?;
-    Ok(wipe::json_response(&Wiped(output_json(one?))))
+    Ok(wipe::json_response(output_json(one?)))
 }
 
 async fn operate(req: HttpRequest, st: web::Data<AppState>, caller: Caller, id: web::Path<String>, payload: web::Payload, op: Op) -> HttpResponse {
@@ -318,7 +318,7 @@ async fn random(req: HttpRequest, st: web::Data<AppState>, caller: Caller, paylo
             Some(v) => v.as_u64().filter(|n| (1..=1024).contains(n)).ok_or_else(|| ApiError::bare(400, "'bytes' must be an integer from 1 to 1024."))? as usize,
         };
         let bytes = st.run(move |_| ops::random(&caller, n)).await?;
-        Ok(wipe::json_response(&wipe::object([("random_bytes", b64(&bytes))])))
+        Ok(wipe::json_response(wipe::object([("random_bytes", b64(&bytes))])))
     }
     .await)
 }

@@ -27,13 +27,6 @@ impl std::ops::DerefMut for Wiped {
     }
 }
 
-impl Wiped {
-    /// The value, to be wiped by its new owner.
-    pub fn take(mut self) -> Value {
-        std::mem::take(&mut self.0)
-    }
-}
-
 impl Drop for Wiped {
     fn drop(&mut self) {
         wipe(&mut self.0);
@@ -42,8 +35,8 @@ impl Drop for Wiped {
 
 /// A JSON object of these fields, moved in (`json!` would serialize a copy of each value and
 /// drop the originals unwiped).
-pub fn object<const N: usize>(fields: [(&str, Value); N]) -> Wiped {
-    Wiped(Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect()))
+pub fn object<const N: usize>(fields: [(&str, Value); N]) -> Value {
+    Value::Object(fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
 }
 
 /// Zeroes every string of `v` (their whole allocations) and every key of its objects.
@@ -92,11 +85,13 @@ pub fn body(bytes: Zeroizing<Vec<u8>>) -> Bytes {
     Bytes::from_owner(bytes)
 }
 
-/// A 200 JSON answer holding key material: serialized into a wiped buffer, never cached.
-pub fn json_response(v: &Value) -> HttpResponse {
+/// A 200 JSON answer holding key material: serialized into a wiped buffer, never cached; the
+/// value is wiped once serialized.
+pub fn json_response(v: Value) -> HttpResponse {
+    let v = Wiped(v);
     let mut out = Sink(Zeroizing::new(Vec::new()));
     // A Value always serializes (its keys are strings); the buffer grows through `push`.
-    let _ = serde_json::to_writer(&mut out, v);
+    let _ = serde_json::to_writer(&mut out, &*v);
     let buf = out.0;
     HttpResponse::Ok()
         .content_type("application/json")
@@ -136,7 +131,7 @@ mod tests {
     async fn the_answer_is_the_json_and_not_cacheable() {
         let big: Vec<Value> = (0..500).map(|i| serde_json::json!({"plaintext": format!("item {i}")})).collect();
         let v = serde_json::json!({"batch_results": big, "é": "\u{1}"});
-        let r = json_response(&v);
+        let r = json_response(v.clone());
         assert_eq!(r.headers().get(header::CACHE_CONTROL).unwrap(), "no-store");
         assert_eq!(r.headers().get(header::CONTENT_TYPE).unwrap(), "application/json");
         let body = actix_web::body::to_bytes(r.into_body()).await.unwrap();
